@@ -1,0 +1,24 @@
+"""The ``pasar`` command. Run ``pasar --help`` for the list of commands."""
+
+from __future__ import annotations
+
+import typer
+
+from pasar.cli import chat, doctor, models
+from pasar.cli.output import run_guarded
+
+app = typer.Typer(
+    name="pasar",
+    help="pasar: multilingual e-commerce AI for Southeast Asia. Serve models and apps, record "
+    "feedback, learn from it. Settings: environment variables PASAR_* (see `pasar doctor`).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(models.app, name="models")
+app.command(name="chat")(run_guarded(chat.chat))
+app.command(name="doctor")(run_guarded(doctor.doctor))
+
+
+if __name__ == "__main__":
+    app()

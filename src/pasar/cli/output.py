@@ -1,0 +1,42 @@
+"""Shared output for CLI commands: errors as one readable line, JSON reports on request."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pasar.errors import PasarError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_guarded(command: F) -> F:
+    """Turn user-fixable errors into 'error: ...' on stderr and exit code 2, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (PasarError, ValueError) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def write_report(path: Path | None, report: dict[str, Any]) -> None:
+    """Write a machine-readable JSON report when ``--out`` was given."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    err_console.print(f"report written to {path}")

@@ -1,0 +1,102 @@
+"""pasar's settings: environment variables, an optional TOML file, and defaults, in that order.
+
+Every setting is an environment variable named ``PASAR_<FIELD>`` (``PASAR_HOME``, ``PASAR_MODEL``,
+``PASAR_STORE_URL`` ...). The same keys, lower-case and without the prefix, may be written in a TOML
+file: ``$PASAR_CONFIG`` if set, else ``$PASAR_HOME/config.toml``. ``pasar doctor`` prints the
+values in force; docs/configuration.md lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("PASAR_HOME") or Path.home() / ".pasar").expanduser()
+
+
+def config_file_path() -> Path:
+    """Where the optional TOML config file is read from."""
+    explicit = os.environ.get("PASAR_CONFIG")
+    return Path(explicit).expanduser() if explicit else default_home() / "config.toml"
+
+
+class Settings(BaseSettings):
+    """All of pasar's settings. Field descriptions are the documentation."""
+
+    model_config = SettingsConfigDict(env_prefix="PASAR_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Directory for pasar's own files: the model registry, the store, caches.",
+    )
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Model used when a command is given no --model: a registered name, a GGUF "
+        "file, a Hugging Face directory or an http(s):// OpenAI-compatible base URL.",
+    )
+    engine: str | None = Field(
+        None,
+        description="Engine forced for every model (llamacpp, hf, http). Unset: chosen from the "
+        "model (GGUF -> llamacpp, HF directory -> hf, URL -> http).",
+    )
+    store_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store (e.g. postgresql+psycopg://user@host/db). "
+        "Unset: SQLite file store.db under PASAR_HOME.",
+    )
+    n_ctx: int = Field(
+        2048, description="Context window, in tokens, for locally run models (llamacpp, hf)."
+    )
+    threads: int | None = Field(
+        None, description="CPU threads for llama.cpp. Unset: llama.cpp's default (all cores)."
+    )
+    http_api_key: str | None = Field(
+        None,
+        description="API key sent to http:// models that have no key of their own. Unset: the "
+        "OPENAI_API_KEY variable if present.",
+    )
+    http_timeout: float = Field(
+        120.0, description="Seconds to wait for an http model's answer before giving up."
+    )
+
+    @field_validator("n_ctx")
+    @classmethod
+    def _positive_ctx(cls, value: int) -> int:
+        if value < 64:
+            raise ValueError(f"n_ctx={value} is too small; use at least 64 tokens (default 2048)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def store_url_resolved(self) -> str:
+        return self.store_url or f"sqlite:///{self.home / 'store.db'}"
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests that change variables call cache_clear()."""
+    return Settings()

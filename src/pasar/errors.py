@@ -1,0 +1,33 @@
+"""Errors a user can act on. Each message says what was wrong and what to do about it."""
+
+
+class PasarError(Exception):
+    """Base class: an error whose message is meant for the person running pasar."""
+
+
+class UnknownModelError(PasarError, LookupError):
+    """A model name that is neither registered, a local path, nor an http(s) URL."""
+
+
+class MissingWeightsError(PasarError, FileNotFoundError):
+    """A known model whose weights are not on this machine."""
+
+
+class EngineUnavailableError(PasarError):
+    """An engine whose library is not installed, or whose server cannot be reached."""
+
+
+class EngineRequestError(PasarError):
+    """The engine (usually a remote server) refused or failed a request."""
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ContextLengthError(PasarError, ValueError):
+    """The prompt does not fit in the model's context window."""
+
+
+class InvalidSchemaError(PasarError, ValueError):
+    """A JSON schema for constrained output that is not valid or not supported."""

@@ -1,0 +1,189 @@
+"""The engine contract: one interface for every way of running a model.
+
+    engine.chat(messages, *, max_tokens, temperature, stop, tools=None, json_schema=None)
+    engine.stream(...)   -> iterator of ChatChunk, the last one with finish_reason and usage
+    engine.batch([messages, ...], ...) -> list of ChatResult
+
+Subclasses implement ``_complete`` and ``_stream`` for plain and schema-constrained text;
+this base class checks the arguments and turns ``tools`` into constrained JSON for engines
+without native tool calling (see ``schema.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pasar.models.schema import (
+    check_json_schema,
+    parse_tool_output,
+    tool_choice_schema,
+    with_tools,
+)
+from pasar.models.types import ChatChunk, ChatResult, Message
+
+ROLES = {"system", "user", "assistant", "tool"}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. temperature 0 means greedy (deterministic for local engines)."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens={self.max_tokens}: must be at least 1")
+        if self.temperature < 0:
+            raise ValueError(f"temperature={self.temperature}: must be >= 0 (0 = greedy)")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p={self.top_p}: must be in (0, 1]")
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ValueError(f"stop={list(self.stop)!r}: stop strings must be non-empty strings")
+
+
+def message_text(content: Any) -> str:
+    """Text of an OpenAI message content: a string, None, or a list of content parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    raise ValueError(f"message content must be a string or a list of parts, got {content!r:.80}")
+
+
+def check_messages(messages: Sequence[Message]) -> list[Message]:
+    """Validate OpenAI-format messages and flatten content parts to text."""
+    if not messages:
+        raise ValueError("messages is empty: give at least one {'role': 'user', 'content': ...}")
+    checked = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise ValueError(
+                f"messages[{i}] must be a dict with a role in {sorted(ROLES)}, got {message!r:.80}"
+            )
+        checked.append({**message, "content": message_text(message.get("content"))})
+    return checked
+
+
+class Engine(ABC):
+    """A loaded model. ``name`` is what the user called it; ``kind`` the engine that runs it."""
+
+    kind: ClassVar[str]
+    native_tools: ClassVar[bool] = False
+
+    def __init__(self, name: str):
+        self.name = name
+
+    # -- what subclasses implement -------------------------------------------------------------
+    @abstractmethod
+    def _complete(
+        self,
+        messages: list[Message],
+        params: SamplingParams,
+        json_schema: dict[str, Any] | None,
+        tools: list[dict[str, Any]] | None,
+    ) -> ChatResult: ...
+
+    @abstractmethod
+    def _stream(
+        self, messages: list[Message], params: SamplingParams, json_schema: dict[str, Any] | None
+    ) -> Iterator[ChatChunk]: ...
+
+    def _complete_batch(
+        self,
+        conversations: list[list[Message]],
+        params: SamplingParams,
+        json_schema: dict[str, Any] | None,
+    ) -> list[ChatResult]:
+        return [self._complete(m, params, json_schema, None) for m in conversations]
+
+    # -- the contract --------------------------------------------------------------------------
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
+        checked = check_messages(messages)
+        schema = check_json_schema(json_schema) if json_schema is not None else None
+        started = time.perf_counter()
+        if tools and not self.native_tools:
+            if schema is not None:
+                raise ValueError("give either tools or json_schema, not both")
+            result = self._complete(with_tools(checked, tools), params, tool_choice_schema(tools), None)
+            result.text, result.tool_calls = parse_tool_output(result.text)
+            if result.tool_calls:
+                result.finish_reason = "tool_calls"
+        else:
+            result = self._complete(checked, params, schema, tools or None)
+        result.latency_s = time.perf_counter() - started
+        return result
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Iterator[ChatChunk]:
+        if tools:
+            # A tool call is only usable whole: answer at once, as one chunk.
+            result = self.chat(
+                messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                stop=stop, seed=seed, tools=tools,
+            )
+            yield ChatChunk(result.text, result.finish_reason, result.usage, result.tool_calls)
+            return
+        params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
+        schema = check_json_schema(json_schema) if json_schema is not None else None
+        yield from self._stream(check_messages(messages), params, schema)
+
+    def batch(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> list[ChatResult]:
+        """Answer many conversations; engines that can batch on the device do so."""
+        params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
+        schema = check_json_schema(json_schema) if json_schema is not None else None
+        started = time.perf_counter()
+        results = self._complete_batch([check_messages(m) for m in conversations], params, schema)
+        for result in results:
+            result.latency_s = time.perf_counter() - started
+        return results
+
+    def close(self) -> None:
+        """Free the model's memory or connections."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,131 @@
+"""JSON-schema checks and prompted tool calling, shared by the local engines.
+
+Local models (llama.cpp, transformers) get tools the portable way: the tool list goes into a
+system message and the output is constrained to a JSON schema that admits either a list of
+calls to those tools (with their own parameter schemas) or a plain answer. A 135M model then
+cannot emit a malformed call. Remote servers get ``tools`` natively.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import jsonschema
+
+from pasar.errors import InvalidSchemaError
+from pasar.models.types import Message, ToolCall
+
+
+def check_json_schema(schema: Any) -> dict[str, Any]:
+    """Return ``schema`` if it is a valid JSON schema object, else raise InvalidSchemaError."""
+    if not isinstance(schema, dict):
+        raise InvalidSchemaError(
+            f"a JSON schema must be a JSON object, got {type(schema).__name__}: {schema!r:.80}"
+        )
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise InvalidSchemaError(
+            f"invalid JSON schema at {where}: {exc.message}. Fix the schema "
+            "(see https://json-schema.org/understanding-json-schema/)"
+        ) from exc
+    return schema
+
+
+def _tool_function(tool: dict[str, Any]) -> dict[str, Any]:
+    if tool.get("type") != "function" or "function" not in tool or "name" not in tool["function"]:
+        raise InvalidSchemaError(
+            'each tool must look like {"type": "function", "function": {"name": ..., '
+            f'"parameters": {{...}}}}}}; got {json.dumps(tool)[:120]}'
+        )
+    function: dict[str, Any] = tool["function"]
+    return function
+
+
+def tool_choice_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """JSON schema for 'call one or more of these tools, or answer in plain text'."""
+    calls = []
+    for tool in tools:
+        function = _tool_function(tool)
+        params = check_json_schema(function.get("parameters") or {"type": "object"})
+        calls.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": function["name"]}, "arguments": params},
+                "required": ["name", "arguments"],
+            }
+        )
+    return {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "tool_calls": {"type": "array", "items": {"anyOf": calls}, "minItems": 1}
+                },
+                "required": ["tool_calls"],
+            },
+            {
+                "type": "object",
+                "properties": {"content": {"type": "string"}},
+                "required": ["content"],
+            },
+        ]
+    }
+
+
+def tools_system_message(tools: list[dict[str, Any]]) -> Message:
+    lines = [
+        "You can call these tools. Answer with JSON only: either "
+        '{"tool_calls": [{"name": <tool name>, "arguments": {...}}]} to call tools, or '
+        '{"content": <your reply>} to answer the user.',
+        "",
+    ]
+    for tool in tools:
+        function = _tool_function(tool)
+        lines.append(
+            f"- {function['name']}: {function.get('description', '').strip()} "
+            f"Parameters: {json.dumps(function.get('parameters') or {})}"
+        )
+    return {"role": "system", "content": "\n".join(lines)}
+
+
+def with_tools(messages: list[Message], tools: list[dict[str, Any]]) -> list[Message]:
+    """The messages as a local model sees them when given tools.
+
+    Earlier assistant tool calls and tool results are rendered as text, since small models'
+    chat templates have no tool roles.
+    """
+    rendered: list[Message] = [tools_system_message(tools)]
+    for message in messages:
+        if message.get("role") == "tool":
+            rendered.append(
+                {"role": "user", "content": f"Tool result: {message.get('content', '')}"}
+            )
+        elif message.get("role") == "assistant" and message.get("tool_calls"):
+            calls = [
+                {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+                for c in message["tool_calls"]
+            ]
+            rendered.append({"role": "assistant", "content": json.dumps({"tool_calls": calls})})
+        else:
+            rendered.append(message)
+    return rendered
+
+
+def parse_tool_output(text: str) -> tuple[str, list[ToolCall]]:
+    """Split constrained tool-mode output into (reply text, tool calls)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        # Output cut short by max_tokens: keep what was said as text.
+        return text, []
+    if "tool_calls" in data:
+        calls = [
+            ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=c["name"], arguments=c["arguments"])
+            for c in data["tool_calls"]
+        ]
+        return "", calls
+    return str(data.get("content", "")), []
