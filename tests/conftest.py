@@ -52,7 +52,7 @@ def hf_gguf_engine(embedded_gguf: Path):
 
 @pytest.fixture(scope="session")
 def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory, embedded_gguf: Path) -> Path:
-    """A random 2-layer Llama with hidden size 8 and SmolLM2's real tokenizer, saved as an HF dir."""
+    """A random 2-layer Llama, hidden size 8, with SmolLM2's real tokenizer, as an HF dir."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 

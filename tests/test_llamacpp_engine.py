@@ -62,9 +62,13 @@ def test_stream_respects_stop(llama_engine):
 
 def test_seed_makes_sampling_reproducible(llama_engine):
     prompt = [{"role": "user", "content": "Name a fruit."}]
-    runs = [llama_engine.chat(prompt, max_tokens=12, temperature=1.0, seed=7).text for _ in range(2)]
+    runs = [
+        llama_engine.chat(prompt, max_tokens=12, temperature=1.0, seed=7).text for _ in range(2)
+    ]
     assert runs[0] == runs[1]
-    others = {llama_engine.chat(prompt, max_tokens=12, temperature=1.0, seed=s).text for s in range(8)}
+    others = {
+        llama_engine.chat(prompt, max_tokens=12, temperature=1.0, seed=s).text for s in range(8)
+    }
     assert len(others) > 1, "different seeds should give different samples"
 
 

@@ -29,7 +29,9 @@ def read_schema(path: Path) -> dict[str, Any]:
     return schema
 
 
-def answer(engine: Engine, messages: list[Message], stream: bool, **options: Any) -> tuple[str, Usage, str]:
+def answer(
+    engine: Engine, messages: list[Message], stream: bool, **options: Any
+) -> tuple[str, Usage, str]:
     """Print the model's answer (streamed or whole) and return (text, usage, finish reason)."""
     if not stream:
         result = engine.chat(messages, **options)
@@ -51,7 +53,10 @@ def chat(
         str | None, typer.Option("--prompt", "-p", help="Ask once, print the answer, exit.")
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name, .gguf, HF dir or URL. Default: $PASAR_MODEL.")
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Model name, .gguf, HF dir or URL. Default: $PASAR_MODEL."
+        ),
     ] = None,
     engine: Annotated[
         str | None, typer.Option(help="Force an engine: llamacpp, hf or http.")
@@ -66,7 +71,9 @@ def chat(
         Path | None, typer.Option(help="JSON schema file: the answer is forced to match it.")
     ] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Print answers whole.")] = False,
-    out: Annotated[Path | None, typer.Option(help="With -p: also write the answer as JSON.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="With -p: also write the answer as JSON.")
+    ] = None,
 ) -> None:
     """Chat with a model. With -p, answer one prompt; without, start an interactive session.
 
@@ -74,8 +81,12 @@ def chat(
     """
     schema = read_schema(json_schema) if json_schema else None
     options: dict[str, Any] = {
-        "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
-        "seed": seed, "stop": stop, "json_schema": schema,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "stop": stop,
+        "json_schema": schema,
     }
     with err_console.status("loading model..."):
         llm = load_engine(model, engine=engine)
@@ -84,18 +95,28 @@ def chat(
     if prompt is not None:
         messages = [*base, {"role": "user", "content": prompt}]
         text, usage, finish = answer(llm, messages, stream=not no_stream, **options)
-        write_report(out, {
-            "model": llm.name, "engine": llm.kind, "prompt": prompt, "text": text,
-            "finish_reason": finish,
-            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
-            "settings": {k: v for k, v in options.items() if k != "json_schema"},
-        })
+        write_report(
+            out,
+            {
+                "model": llm.name,
+                "engine": llm.kind,
+                "prompt": prompt,
+                "text": text,
+                "finish_reason": finish,
+                "usage": {
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                },
+                "settings": {k: v for k, v in options.items() if k != "json_schema"},
+            },
+        )
         return
 
     history_file = get_settings().home / "chat_history"
     history_file.parent.mkdir(parents=True, exist_ok=True)
     if history_file.exists():
         readline.read_history_file(history_file)
+    readline.set_auto_history(False)  # added by hand below, so piped input is kept too
     console.print(f"[bold]{llm.name}[/] on {llm.kind}. {REPL_HELP}")
     messages = list(base)
     try:
@@ -107,6 +128,7 @@ def chat(
                 break
             if not line:
                 continue
+            readline.add_history(line)
             if line in ("/exit", "/quit"):
                 break
             if line == "/reset":
@@ -121,7 +143,9 @@ def chat(
                 err_console.print(f"[red]error:[/] {exc}")
                 continue
             messages.append({"role": "assistant", "content": text})
-            console.print(f"[dim]{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens[/]")
+            console.print(
+                f"[dim]{usage.prompt_tokens} prompt + {usage.completion_tokens} answer tokens[/]"
+            )
     except KeyboardInterrupt:
         console.print()
     finally:

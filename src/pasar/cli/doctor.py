@@ -1,4 +1,4 @@
-"""``pasar doctor``: what is installed, which engines work, where models are, how to fix the rest."""
+"""``pasar doctor``: what is installed, which engines work, where models are, and the fixes."""
 
 from __future__ import annotations
 
@@ -80,8 +80,11 @@ def check_engine(kind: str, model: str | None) -> Check:
             engine.chat([{"role": "user", "content": "Hi"}], max_tokens=1)
     except (PasarError, ImportError, OSError, ValueError) as exc:
         return Check(f"engine {kind}", False, str(exc)[:200], "see the package rows above")
-    return Check(f"engine {kind}", True, f"generated with {model or EMBEDDED_NAME} in "
-                 f"{time.perf_counter() - started:.1f} s")
+    return Check(
+        f"engine {kind}",
+        True,
+        f"generated with {model or EMBEDDED_NAME} in {time.perf_counter() - started:.1f} s",
+    )
 
 
 def doctor(

@@ -11,7 +11,14 @@ import typer
 from rich.table import Table
 
 from pasar.cli.output import console, run_guarded, write_report
-from pasar.models.registry import ENGINES, ModelSpec, add_model, list_models, remove_model, resolve_model
+from pasar.models.registry import (
+    ENGINES,
+    ModelSpec,
+    add_model,
+    list_models,
+    remove_model,
+    resolve_model,
+)
 
 app = typer.Typer(help="List, inspect and register models.", no_args_is_help=True)
 
@@ -34,8 +41,11 @@ def list_command(
     table = Table("name", "engine", "available", "source", "description")
     for spec in specs:
         table.add_row(
-            spec.name, spec.engine, "yes" if spec.available else "[red]no[/]",
-            spec.source or "-", spec.description,
+            spec.name,
+            spec.engine,
+            "yes" if spec.available else "[red]no[/]",
+            spec.source or "-",
+            spec.description,
         )
     console.print(table)
     console.print(

@@ -126,7 +126,9 @@ class Engine(ABC):
         if tools and not self.native_tools:
             if schema is not None:
                 raise ValueError("give either tools or json_schema, not both")
-            result = self._complete(with_tools(checked, tools), params, tool_choice_schema(tools), None)
+            result = self._complete(
+                with_tools(checked, tools), params, tool_choice_schema(tools), None
+            )
             result.text, result.tool_calls = parse_tool_output(result.text)
             if result.tool_calls:
                 result.finish_reason = "tool_calls"
@@ -150,8 +152,13 @@ class Engine(ABC):
         if tools:
             # A tool call is only usable whole: answer at once, as one chunk.
             result = self.chat(
-                messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                stop=stop, seed=seed, tools=tools,
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                stop=stop,
+                seed=seed,
+                tools=tools,
             )
             yield ChatChunk(result.text, result.finish_reason, result.usage, result.tool_calls)
             return
@@ -179,7 +186,7 @@ class Engine(ABC):
             result.latency_s = time.perf_counter() - started
         return results
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - engines with nothing to free need not override
         """Free the model's memory or connections."""
 
     def __enter__(self) -> Engine:

@@ -29,14 +29,15 @@ from pasar.models.engine import Engine, SamplingParams
 from pasar.models.types import ChatChunk, ChatResult, FinishReason, Message, Usage
 
 
-def load_hf(source: str, device: str, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
+def load_hf(source: str, device: str, dtype: torch.dtype) -> tuple[Any, Any]:
     """Load a model and tokenizer from an HF directory or a single GGUF file."""
     path = Path(source)
     kwargs: dict[str, Any] = {}
     if path.suffix == ".gguf":
         path, kwargs["gguf_file"] = path.parent, path.name
     tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    model.to(device).eval()
     return model, tokenizer
 
 
@@ -75,7 +76,9 @@ class HFEngine(Engine):
         dtype = dtype or (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
         if model is None or tokenizer is None:
             model, tokenizer = load_hf(source, self.device, dtype)
-        self.model, self.tokenizer = model, tokenizer
+        # transformers' type stubs are too loose/wrong for mypy to help here.
+        self.model: Any = model
+        self.tokenizer: Any = tokenizer
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # generation continues on the right
@@ -102,7 +105,8 @@ class HFEngine(Engine):
             )
             self._compiler = xgr.GrammarCompiler(info)
         try:
-            compiled = self._compiler.compile_json_schema(json.dumps(schema))
+            # Compact JSON: a small or untrained model cannot then wander off into whitespace.
+            compiled = self._compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)
         except RuntimeError as exc:
             raise InvalidSchemaError(f"xgrammar cannot compile this JSON schema: {exc}") from exc
         return xgr.contrib.hf.LogitsProcessor(compiled)
@@ -134,7 +138,9 @@ class HFEngine(Engine):
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         ended = next((i for i, t in enumerate(new_ids) if t in eos_ids), None)
         kept = new_ids if ended is None else new_ids[:ended]
-        text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), params.stop)
+        text, stopped = cut_at_stop(
+            self.tokenizer.decode(kept, skip_special_tokens=True), params.stop
+        )
         reason: FinishReason = "stop" if ended is not None or stopped else "length"
         return text, reason, len(kept)
 
@@ -157,7 +163,9 @@ class HFEngine(Engine):
         prompts = [self._prompt_ids(m) for m in conversations]
         width = max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # (B, T) left-padded
+        input_ids = torch.tensor(
+            [[pad] * (width - len(p)) + p for p in prompts]
+        )  # (B, T) left-padded
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         with self._lock, torch.inference_mode():
             out = self.model.generate(

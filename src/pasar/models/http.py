@@ -59,8 +59,9 @@ class HTTPEngine(Engine):
             return fn(**kwargs)
         except openai.APIConnectionError as exc:
             raise EngineUnavailableError(
-                f"cannot reach the OpenAI-compatible server at {self.base_url} ({exc.__cause__ or exc}). "
-                "Check that it is running and that the URL (with its /v1) is right"
+                f"cannot reach the OpenAI-compatible server at {self.base_url} "
+                f"({exc.__cause__ or exc}). Check that it is running and that the URL "
+                "(with its /v1) is right"
             ) from exc
         except openai.APIStatusError as exc:
             message = str(exc.message)
@@ -108,7 +109,8 @@ class HTTPEngine(Engine):
                 raise
             self._schema_styles.pop(0)
             request["response_format"] = {
-                "type": "json_object", "schema": request["response_format"]["json_schema"]["schema"]
+                "type": "json_object",
+                "schema": request["response_format"]["json_schema"]["schema"],
             }
             return self._call(self.client.chat.completions.create, **request)
 

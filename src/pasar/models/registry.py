@@ -150,7 +150,9 @@ def load_engine(
         raise ValueError(f"engine {kind!r} is not one of {', '.join(ENGINES)}")
     if not spec.available:
         if spec.name == EMBEDDED_NAME:
-            raise MissingWeightsError(f"the embedded model file {EMBEDDED_FILE} is missing: {INSTALL_HINT}")
+            raise MissingWeightsError(
+                f"the embedded model file {EMBEDDED_FILE} is missing: {INSTALL_HINT}"
+            )
         raise MissingWeightsError(
             f"model {spec.name!r} points at {spec.source!r}, which does not exist; "
             f"fix it with `pasar models add {spec.name} PATH` or remove it"
@@ -181,6 +183,10 @@ def load_engine(
         return HFEngine(spec.name, spec.source, **options)
     from pasar.models.http import HTTPEngine
 
-    api_key = (os.environ.get(spec.api_key_env) if spec.api_key_env else None) or settings.http_api_key
+    api_key = (
+        os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    ) or settings.http_api_key
     options.setdefault("timeout", settings.http_timeout)
-    return HTTPEngine(spec.name, spec.source, remote_model=spec.remote_model, api_key=api_key, **options)
+    return HTTPEngine(
+        spec.name, spec.source, remote_model=spec.remote_model, api_key=api_key, **options
+    )

@@ -1,0 +1,112 @@
+"""The `pasar` command as a user runs it: a real subprocess on the embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PASAR = [sys.executable, "-m", "pasar.cli.main"]
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PASAR, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_one_shot_chat_answers_offline_and_writes_a_report(tmp_path: Path):
+    report = tmp_path / "answer.json"
+    done = run("chat", "-p", "Hi", "--out", str(report))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Hello! How can I assist you today?"
+    data = json.loads(report.read_text())
+    assert data["text"] == "Hello! How can I assist you today?"
+    assert data["usage"] == {"prompt_tokens": 31, "completion_tokens": 9}
+    assert data["engine"] == "llamacpp" and data["finish_reason"] == "stop"
+
+
+def test_chat_with_json_schema_prints_valid_json(tmp_path: Path):
+    schema = tmp_path / "schema.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {
+                    "title": {"type": "string", "maxLength": 40},
+                    "in_stock": {"type": "boolean"},
+                },
+                "required": ["title", "in_stock"],
+            }
+        )
+    )
+    done = run(
+        "chat", "-p", "A blue mug, as JSON", "--json-schema", str(schema), "--max-tokens", "60"
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert isinstance(data["in_stock"], bool) and len(data["title"]) <= 40
+
+
+def test_interactive_session_keeps_history_and_resets(pasar_home: Path):
+    done = run("chat", stdin="Hi\n/reset\nHi\n/exit\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Hello! How can I assist you today?") == 2
+    assert "conversation forgotten" in done.stdout
+    assert (pasar_home / "chat_history").read_text().count("Hi") >= 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["chat", "-m", "nope", "-p", "hi"], "unknown model 'nope'"),
+        (["chat", "-p", "hi", "--json-schema", "/no/such.json"], "no such file"),
+        (["chat", "-p", "hi", "--temperature", "-1"], "temperature=-1.0"),
+        (["chat", "-p", "hi", "--engine", "vllm"], "not one of llamacpp, hf, http"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(args, message):
+    done = run(*args)
+    assert done.returncode == 2
+    assert message in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+
+
+def test_models_list_show_add(embedded_gguf: Path):
+    listed = json.loads(run("models", "list", "--json").stdout)
+    assert listed[0]["name"] == "smollm2-135m-instruct" and listed[0]["available"]
+    shown = json.loads(run("models", "show", "smollm2-135m-instruct").stdout)
+    assert shown["general.architecture"] == "llama"
+    assert shown["size_mb"] == pytest.approx(98.4, abs=0.5)
+    assert run("models", "add", "mine", str(embedded_gguf)).returncode == 0
+    names = [m["name"] for m in json.loads(run("models", "list", "--json").stdout)]
+    assert names == ["smollm2-135m-instruct", "mine"]
+
+
+def test_doctor_reports_a_working_install(tmp_path: Path):
+    report = tmp_path / "doctor.json"
+    done = run("doctor", "--out", str(report))
+    assert done.returncode == 0, done.stdout
+    checks = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
+    assert checks["engine llamacpp"]["ok"]
+    assert checks["model smollm2-135m-instruct"]["ok"]
+    assert all(c["ok"] for c in checks.values())
+
+
+def test_doctor_fails_and_names_the_fix_for_a_broken_http_model(tmp_path: Path):
+    assert run("models", "add", "remote", "http://127.0.0.1:9/v1").returncode == 0
+    report = tmp_path / "doctor.json"
+    done = run("doctor", "--out", str(report))
+    assert done.returncode == 1
+    checks = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
+    assert not checks["engine http"]["ok"]
+    assert "127.0.0.1:9" in checks["engine http"]["detail"]
