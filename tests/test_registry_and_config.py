@@ -87,3 +87,9 @@ def test_settings_come_from_env_then_toml_then_defaults(pasar_home: Path, monkey
     with pytest.raises(ValueError, match="n_ctx=8 is too small"):
         Settings()
     get_settings.cache_clear()
+
+
+def test_every_setting_is_documented():
+    doc = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`PASAR_{name.upper()}`" in doc, f"PASAR_{name.upper()} missing from the docs"

@@ -7,6 +7,7 @@ natively; server errors become EngineRequestError with the server's status and m
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,8 @@ class HTTPEngine(Engine):
         self.base_url = base_url
         self.client = openai.OpenAI(
             base_url=base_url,
-            api_key=api_key or "not-needed",
+            # Local servers usually need no key, but the client insists on one.
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
             timeout=timeout,
             max_retries=max_retries,
         )
