@@ -72,6 +72,21 @@ class Settings(BaseSettings):
         120.0, description="Seconds to wait for an http model's answer before giving up."
     )
 
+    host: str = Field("127.0.0.1", description="Address `pasar serve` listens on.")
+    port: int = Field(8000, description="Port `pasar serve` listens on.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins allowed to call the API from a browser, as JSON: ["https://a.b"].',
+    )
+    max_request_bytes: int = Field(
+        4 * 1024 * 1024, description="Largest request body `pasar serve` accepts (413 beyond)."
+    )
+    rate_limit_per_minute: int = Field(
+        600,
+        description="Requests per minute per client when no API keys exist (each key has its "
+        "own limit, set by `pasar keys create --rate-limit`).",
+    )
+
     @field_validator("n_ctx")
     @classmethod
     def _positive_ctx(cls, value: int) -> int:

@@ -10,6 +10,7 @@ A model name is any of
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -44,6 +45,20 @@ class ModelSpec:
     @property
     def available(self) -> bool:
         return self.engine == "http" or (bool(self.source) and Path(self.source).exists())
+
+
+def model_version(spec: ModelSpec) -> str | None:
+    """A short fingerprint of the weights (size and first MiB), so answers name what made them."""
+    if spec.engine == "http":
+        return spec.remote_model
+    path = Path(spec.source)
+    files = [path] if path.is_file() else sorted(p for p in path.glob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}:{file.stat().st_size}".encode())
+        with file.open("rb") as f:
+            digest.update(f.read(1 << 20))
+    return digest.hexdigest()[:12]
 
 
 def _registry_file(settings: Settings) -> Path:

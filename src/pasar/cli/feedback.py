@@ -1,0 +1,52 @@
+"""``pasar feedback``: turn recorded feedback into training data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pasar.cli.output import console, run_guarded, write_report
+from pasar.config import get_settings
+from pasar.data.feedback import FORMATS, feedback_rows, write_jsonl
+from pasar.store.db import open_store
+from pasar.store.interactions import feedback_examples
+
+app = typer.Typer(help="Export feedback as training data.", no_args_is_help=True)
+
+
+@app.command("export")
+@run_guarded
+def export_command(
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help=f"One of {', '.join(FORMATS)}: sft = messages; "
+            "bnf/kto = prompt/completion/label; dpo = prompt/chosen/rejected.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="JSONL file to write (loads into `pasar align` and TRL).")
+    ],
+    since: Annotated[
+        datetime | None, typer.Option(help="Only feedback given on or after this date.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Only answers of this model.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write counts as JSON here.")] = None,
+) -> None:
+    """Write the store's feedback as a dataset: thumbs up = desirable, thumbs down = undesirable,
+    a correction = a (correction, answer) pair and an SFT example of the correction."""
+    if format not in FORMATS:
+        raise ValueError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
+    examples = feedback_examples(
+        open_store(get_settings().store_url_resolved), since=since, model=model
+    )
+    n = write_jsonl(feedback_rows(examples, format), out)
+    console.print(f"wrote {n} {format} rows from {len(examples)} answers with feedback to {out}")
+    write_report(
+        report,
+        {"format": format, "rows": n, "answers_with_feedback": len(examples), "out": str(out)},
+    )

@@ -1,0 +1,50 @@
+"""``pasar serve``: the API, the feedback store and the web UI in one process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from pasar.cli.output import console
+from pasar.config import get_settings
+from pasar.serve.app import create_app
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on. Default: $PASAR_HOST or 127.0.0.1.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port. Default: $PASAR_PORT or 8000.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Default model of the web UI. Default: $PASAR_MODEL."),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Store URL (SQLite or PostgreSQL). Default: $PASAR_STORE_URL."),
+    ] = None,
+) -> None:
+    """Serve models over an OpenAI-compatible API, record every exchange and its feedback,
+    and show the chat and admin web pages.
+
+    Clients: any OpenAI SDK with base_url http://HOST:PORT/v1. Feedback: POST /v1/feedback
+    with the completion's id. Keys: once `pasar keys create` has made one, every request needs one.
+    """
+    overrides = {
+        k: v
+        for k, v in {"host": host, "port": port, "model": model, "store_url": store}.items()
+        if v is not None
+    }
+    settings = get_settings().model_copy(update=overrides)
+    app = create_app(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"pasar serving [bold]{settings.model}[/] (and every model in `pasar models list`)"
+    )
+    console.print(
+        f"  chat UI   {url}/\n  admin     {url}/admin\n  API       {url}/v1  (OpenAI-compatible)"
+    )
+    console.print(f"  store     {settings.store_url_resolved.split('@')[-1]}")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

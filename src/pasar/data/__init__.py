@@ -1,0 +1,1 @@
+"""Dataset formats and conversions (Hugging Face / TRL formats, JSONL and Parquet)."""

@@ -1,0 +1,1 @@
+"""``pasar serve``: the FastAPI app. It routes; models, apps and the store do the work."""

@@ -1,0 +1,64 @@
+"""FastAPI dependencies: the server state, the calling key (auth and rate limit), admin scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pasar.serve.errors import APIError
+from pasar.serve.state import ServeState
+from pasar.store.keys import KeyInfo, find_key
+
+
+def get_state(request: Request) -> ServeState:
+    state: ServeState = request.app.state.pasar
+    return state
+
+
+StateDep = Annotated[ServeState, Depends(get_state)]
+
+
+def get_caller(request: Request, state: StateDep) -> KeyInfo | None:
+    """The API key of the request (None when the server has no keys), rate-limited."""
+    key = None
+    if state.auth_required():
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if not token:
+            raise APIError(
+                401,
+                "missing API key: send 'Authorization: Bearer <key>' "
+                "(create one with `pasar keys create NAME`)",
+                code="missing_api_key",
+            )
+        key = find_key(state.store, key=token)
+        if key is None:
+            raise APIError(401, "invalid or revoked API key", code="invalid_api_key")
+    client = f"key:{key.id}" if key else f"ip:{request.client.host if request.client else '-'}"
+    limit = key.rate_limit_per_minute if key else state.settings.rate_limit_per_minute
+    wait = state.limiter.retry_after(client, limit)
+    if wait > 0:
+        raise APIError(
+            429,
+            f"rate limit of {limit} requests/minute reached; retry in {wait:.1f} s",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    return key
+
+
+CallerDep = Annotated[KeyInfo | None, Depends(get_caller)]
+
+
+def require_admin(caller: CallerDep) -> KeyInfo | None:
+    if caller is not None and caller.scope != "admin":
+        raise APIError(
+            403,
+            "this needs an admin key (`pasar keys create NAME --scope admin`)",
+            code="admin_required",
+        )
+    return caller
+
+
+AdminDep = Annotated[KeyInfo | None, Depends(require_admin)]

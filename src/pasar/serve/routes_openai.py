@@ -1,0 +1,228 @@
+"""OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions (SSE streaming, tools,
+JSON schema, n, stop, seed, usage). Every exchange is recorded in the store."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from pasar.errors import PasarError
+from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
+from pasar.serve.deps import CallerDep, StateDep
+from pasar.serve.errors import error_body, status_of
+from pasar.serve.schemas import ChatCompletionRequest
+from pasar.store.interactions import (
+    ExchangeRecord,
+    choice_message_id,
+    new_conversation_id,
+    record_exchange,
+)
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.get("/models")
+def list_models(state: StateDep, _: CallerDep) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {"id": n, "object": "model", "created": 0, "owned_by": "pasar"}
+            for n in state.models.names()
+        ],
+    }
+
+
+def openai_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+        }
+        for c in calls
+    ]
+
+
+def engine_messages(body: ChatCompletionRequest) -> list[dict[str, Any]]:
+    messages = []
+    for m in body.messages:
+        message = m.model_dump(exclude_none=True)
+        if message["role"] == "developer":  # OpenAI's newer name for the system role
+            message["role"] = "system"
+        messages.append(message)
+    return messages
+
+
+@router.post("/chat/completions", response_model=None)
+def chat_completions(
+    body: ChatCompletionRequest,
+    state: StateDep,
+    caller: CallerDep,
+    x_pasar_conversation: Annotated[str | None, Header(max_length=64)] = None,
+) -> dict[str, Any] | StreamingResponse:
+    engine, version = state.models.get(body.model)
+    messages = engine_messages(body)
+    options: dict[str, Any] = {
+        "max_tokens": body.answer_tokens,
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "stop": body.stop_list,
+    }
+    schema = body.response_format.schema_for_engine() if body.response_format else None
+    tools = body.tools_for_engine
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    conversation_id = body.conversation_id or x_pasar_conversation or new_conversation_id()
+    record = ExchangeRecord(
+        model=body.model,
+        model_version=version,
+        engine=engine.kind,
+        sampling=options | {"seed": body.seed, "n": body.n, "json_schema": schema is not None},
+    )
+
+    def save(answers: list[ChatResult]) -> None:
+        record_exchange(
+            state.store,
+            conversation_id=conversation_id,
+            request_messages=messages,
+            completion_id=completion_id,
+            answers=answers,
+            record=record,
+            api_key_id=caller.id if caller else None,
+        )
+        for answer in answers:
+            state.metrics.tokens.labels(body.model, "prompt").inc(answer.usage.prompt_tokens)
+            state.metrics.tokens.labels(body.model, "completion").inc(
+                answer.usage.completion_tokens
+            )
+
+    headers = {"X-Pasar-Conversation-Id": conversation_id}
+    if body.stream:
+        chunks = engine.stream(messages, seed=body.seed, tools=tools, json_schema=schema, **options)
+        first = next(
+            chunks
+        )  # errors before the first token (context, schema) are plain HTTP errors
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = sse_events(first, chunks, completion_id, created, body.model, include_usage, save)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+    answers = [
+        engine.chat(
+            messages,
+            seed=None if body.seed is None else body.seed + i,
+            tools=tools,
+            json_schema=schema,
+            **options,
+        )
+        for i in range(body.n)
+    ]
+    save(answers)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "conversation_id": conversation_id,
+        "choices": [
+            {
+                "index": i,
+                "message": {
+                    "role": "assistant",
+                    "content": a.text if not a.tool_calls else (a.text or None),
+                    **({"tool_calls": openai_tool_calls(a.tool_calls)} if a.tool_calls else {}),
+                },
+                "message_id": choice_message_id(completion_id, i),
+                "finish_reason": a.finish_reason,
+            }
+            for i, a in enumerate(answers)
+        ],
+        "usage": {
+            "prompt_tokens": answers[0].usage.prompt_tokens,
+            "completion_tokens": sum(a.usage.completion_tokens for a in answers),
+            "total_tokens": answers[0].usage.prompt_tokens
+            + sum(a.usage.completion_tokens for a in answers),
+        },
+    }
+
+
+def sse_events(
+    first: ChatChunk,
+    rest: Iterator[ChatChunk],
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    save: Any,
+) -> Iterator[str]:
+    def event(payload: dict[str, Any]) -> str:
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return event(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+        )
+
+    started = time.perf_counter()
+    parts: list[str] = []
+    last = first
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        for piece in itertools.chain([first], rest):
+            last = piece
+            if piece.tool_calls:
+                yield chunk(
+                    {
+                        "tool_calls": [
+                            {"index": i, **call}
+                            for i, call in enumerate(openai_tool_calls(piece.tool_calls))
+                        ]
+                    }
+                )
+            if piece.text:
+                parts.append(piece.text)
+                yield chunk({"content": piece.text})
+        yield chunk({}, last.finish_reason or "stop")
+        usage = last.usage
+        if include_usage and usage is not None:
+            yield event(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "total_tokens": usage.total_tokens,
+                    },
+                }
+            )
+    except PasarError as exc:
+        status, code = status_of(exc)
+        yield event(error_body(status, str(exc), code))
+    finally:
+        # Saved even when the client went away mid-stream: what was generated was generated.
+        result = ChatResult(
+            text="".join(parts),
+            finish_reason=last.finish_reason or "length",
+            usage=last.usage or Usage(0, 0),
+            model=model,
+            tool_calls=list(last.tool_calls),
+            latency_s=time.perf_counter() - started,
+        )
+        save([result])
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,79 @@
+"""What the running server holds: settings, the store, loaded models, metrics, rate limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pasar.config import Settings
+from pasar.errors import UnknownModelError
+from pasar.models.engine import Engine
+from pasar.models.registry import list_models, load_engine, model_version
+from pasar.serve.errors import APIError
+from pasar.serve.limits import RateLimiter
+from pasar.serve.metrics import Metrics
+from pasar.store.db import Store
+from pasar.store.keys import any_active_key
+
+
+class ModelPool:
+    """Engines by name, loaded on first use and kept. Only registered names are served:
+    an HTTP client must not make the server open arbitrary paths or URLs."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._engines: dict[str, Engine] = {}
+        self._versions: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return [m.name for m in list_models(self.settings) if m.available]
+
+    def get(self, name: str) -> tuple[Engine, str | None]:
+        with self._lock:
+            if name not in self._engines:
+                specs = {m.name: m for m in list_models(self.settings)}
+                if name not in specs:
+                    raise APIError(
+                        404,
+                        f"model {name!r} does not exist; GET /v1/models lists the models "
+                        f"served here: {', '.join(self.names())}",
+                        code="model_not_found",
+                        param="model",
+                    )
+                try:
+                    self._engines[name] = load_engine(name, settings=self.settings)
+                except UnknownModelError as exc:  # removed from the registry meanwhile
+                    raise APIError(404, str(exc), code="model_not_found", param="model") from exc
+                self._versions[name] = model_version(specs[name])
+            return self._engines[name], self._versions[name]
+
+    def add(self, engine: Engine, version: str | None = None) -> None:
+        """Serve an already loaded engine under its name (used by tests and embedding apps)."""
+        with self._lock:
+            self._engines[engine.name] = engine
+            self._versions[engine.name] = version
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
+
+
+@dataclass
+class ServeState:
+    settings: Settings
+    store: Store
+    models: ModelPool
+    metrics: Metrics = field(default_factory=Metrics)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    _auth_checked: float = -1e9
+    _auth_on: bool = False
+
+    def auth_required(self) -> bool:
+        """Keys are required as soon as one exists (checked at most once a second)."""
+        now = time.monotonic()
+        if now - self._auth_checked > 1.0:
+            self._auth_on = any_active_key(self.store)
+            self._auth_checked = now
+        return self._auth_on

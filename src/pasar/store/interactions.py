@@ -1,0 +1,339 @@
+"""Store functions for the interaction log: exchanges, feedback, conversations.
+
+Each function is keyword-only, opens its own session and commits before it returns, so that
+whatever a caller was told was saved is on disk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from pasar.errors import PasarError
+from pasar.models.types import ChatResult, Message
+from pasar.store.db import Store
+from pasar.store.schema import Conversation, Feedback, utcnow
+from pasar.store.schema import Message as MessageRow
+
+
+class NotFoundError(PasarError, LookupError):
+    """A conversation or message id that is not in the store."""
+
+
+def new_conversation_id() -> str:
+    return f"conv_{uuid.uuid4().hex}"
+
+
+def choice_message_id(completion_id: str, index: int) -> str:
+    """The stored id of choice ``index`` of a completion: the completion id for the first."""
+    return completion_id if index == 0 else f"{completion_id}.{index}"
+
+
+@dataclass(frozen=True)
+class ExchangeRecord:
+    """How an answer was produced, stored with it."""
+
+    model: str
+    model_version: str | None
+    engine: str
+    sampling: dict[str, Any]
+
+
+def record_exchange(
+    db: Store,
+    *,
+    conversation_id: str | None,
+    request_messages: Sequence[Message],
+    completion_id: str,
+    answers: Sequence[ChatResult],
+    record: ExchangeRecord,
+    api_key_id: int | None = None,
+) -> str:
+    """Store the request's new messages and the answers (choices share one position).
+
+    Messages already stored for the conversation are not stored again: clients send the whole
+    history with each request, so only the ones past the stored length are new.
+    """
+    with db.session() as session, session.begin():
+        conversation = session.get(Conversation, conversation_id) if conversation_id else None
+        if conversation is None:
+            first_user = next((m for m in request_messages if m.get("role") == "user"), None)
+            conversation = Conversation(
+                id=conversation_id or new_conversation_id(),
+                title=str(first_user.get("content", ""))[:200] if first_user else "",
+                api_key_id=api_key_id,
+            )
+            session.add(conversation)
+            stored = 0
+        else:
+            stored = (
+                session.scalar(
+                    select(func.coalesce(func.max(MessageRow.position) + 1, 0)).where(
+                        MessageRow.conversation_id == conversation.id
+                    )
+                )
+                or 0
+            )
+        position = stored
+        for message in request_messages[stored:]:
+            session.add(
+                MessageRow(
+                    id=f"msg_{uuid.uuid4().hex}",
+                    conversation_id=conversation.id,
+                    position=position,
+                    role=message["role"],
+                    content=str(message.get("content") or ""),
+                    tool_calls=message.get("tool_calls"),
+                    tool_call_id=message.get("tool_call_id"),
+                )
+            )
+            position += 1
+        for index, answer in enumerate(answers):
+            session.add(
+                MessageRow(
+                    id=choice_message_id(completion_id, index),
+                    conversation_id=conversation.id,
+                    position=position,
+                    role="assistant",
+                    content=answer.text,
+                    tool_calls=[
+                        {"id": c.id, "name": c.name, "arguments": c.arguments}
+                        for c in answer.tool_calls
+                    ]
+                    or None,
+                    model=record.model,
+                    model_version=record.model_version,
+                    engine=record.engine,
+                    sampling=record.sampling,
+                    finish_reason=answer.finish_reason,
+                    prompt_tokens=answer.usage.prompt_tokens,
+                    completion_tokens=answer.usage.completion_tokens,
+                    latency_ms=round(answer.latency_s * 1000, 3),
+                )
+            )
+        conversation.updated_at = utcnow()
+        return conversation.id
+
+
+def add_feedback(
+    db: Store,
+    *,
+    message_id: str,
+    rating: str | None,
+    correction: str | None = None,
+    comment: str | None = None,
+    tags: Sequence[str] = (),
+    api_key_id: int | None = None,
+) -> int:
+    """Record feedback on an assistant message; returns the feedback id."""
+    with db.session() as session, session.begin():
+        message = session.get(MessageRow, message_id)
+        if message is None or message.role != "assistant":
+            raise NotFoundError(
+                f"no assistant message with id {message_id!r}: give the `id` of a chat "
+                "completion returned by this server"
+            )
+        feedback = Feedback(
+            message_id=message_id,
+            rating=rating,
+            correction=correction,
+            comment=comment,
+            tags=list(tags),
+            api_key_id=api_key_id,
+        )
+        session.add(feedback)
+        session.flush()
+        return feedback.id
+
+
+def list_conversations(db: Store, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    with db.session() as session:
+        counts = (
+            select(MessageRow.conversation_id, func.count().label("n"))
+            .group_by(MessageRow.conversation_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(Conversation, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.conversation_id == Conversation.id)
+            .order_by(Conversation.updated_at.desc(), Conversation.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        return [
+            {
+                "id": c.id,
+                "title": c.title,
+                "created_at": c.created_at.isoformat(),
+                "updated_at": c.updated_at.isoformat(),
+                "message_count": n,
+            }
+            for c, n in rows
+        ]
+
+
+def message_dict(message: MessageRow) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": message.id,
+        "position": message.position,
+        "role": message.role,
+        "content": message.content,
+        "created_at": message.created_at.isoformat(),
+    }
+    if message.tool_calls:
+        out["tool_calls"] = message.tool_calls
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    if message.role == "assistant":
+        out |= {
+            "model": message.model,
+            "model_version": message.model_version,
+            "engine": message.engine,
+            "sampling": message.sampling,
+            "finish_reason": message.finish_reason,
+            "usage": {
+                "prompt_tokens": message.prompt_tokens,
+                "completion_tokens": message.completion_tokens,
+            },
+            "latency_ms": message.latency_ms,
+            "feedback": [
+                {
+                    "id": f.id,
+                    "rating": f.rating,
+                    "correction": f.correction,
+                    "comment": f.comment,
+                    "tags": f.tags,
+                    "created_at": f.created_at.isoformat(),
+                }
+                for f in message.feedback
+            ],
+        }
+    return out
+
+
+def get_conversation(db: Store, *, conversation_id: str) -> dict[str, Any]:
+    with db.session() as session:
+        conversation = session.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id)
+            .options(selectinload(Conversation.messages).selectinload(MessageRow.feedback))
+        )
+        if conversation is None:
+            raise NotFoundError(f"no conversation with id {conversation_id!r}")
+        return {
+            "id": conversation.id,
+            "title": conversation.title,
+            "created_at": conversation.created_at.isoformat(),
+            "messages": [message_dict(m) for m in conversation.messages],
+        }
+
+
+def feedback_counts_by_model_and_day(db: Store) -> list[dict[str, Any]]:
+    day = func.date(Feedback.created_at)
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                MessageRow.model,
+                day.label("day"),
+                func.count().filter(Feedback.rating == "up"),
+                func.count().filter(Feedback.rating == "down"),
+                func.count(Feedback.correction),
+            )
+            .join(MessageRow, MessageRow.id == Feedback.message_id)
+            .group_by(MessageRow.model, day)
+            .order_by(day.desc(), MessageRow.model)
+        ).all()
+        return [
+            {"model": m, "day": str(d), "up": up, "down": down, "corrections": c}
+            for m, d, up, down, c in rows
+        ]
+
+
+@dataclass(frozen=True)
+class FeedbackExample:
+    """An assistant answer with what users thought of it, and the conversation before it."""
+
+    message_id: str
+    model: str | None
+    prompt: list[Message]
+    answer: str
+    rating: str | None  # the latest rating given
+    correction: str | None  # the latest correction given
+    created_at: datetime
+
+
+def feedback_examples(
+    db: Store, *, since: datetime | None = None, model: str | None = None
+) -> list[FeedbackExample]:
+    """Every answer that got feedback (filtered by date of the feedback and by model)."""
+    with db.session() as session:
+        query = (
+            select(Feedback)
+            .join(MessageRow, MessageRow.id == Feedback.message_id)
+            .order_by(Feedback.created_at, Feedback.id)
+        )
+        if since is not None:
+            query = query.where(Feedback.created_at >= since)
+        if model is not None:
+            query = query.where(MessageRow.model == model)
+        latest: dict[str, dict[str, Any]] = {}
+        for feedback in session.scalars(query):
+            entry = latest.setdefault(feedback.message_id, {"rating": None, "correction": None})
+            entry["rating"] = feedback.rating or entry["rating"]
+            entry["correction"] = feedback.correction or entry["correction"]
+            entry["created_at"] = feedback.created_at
+        examples = []
+        for message_id, entry in latest.items():
+            message = session.get_one(MessageRow, message_id)
+            earlier = session.scalars(
+                select(MessageRow)
+                .where(
+                    MessageRow.conversation_id == message.conversation_id,
+                    MessageRow.position < message.position,
+                    MessageRow.id.not_like("%.%"),  # alternative choices (n > 1) are not history
+                )
+                .order_by(MessageRow.position)
+            )
+            prompt = [{"role": m.role, "content": m.content} for m in earlier]
+            examples.append(
+                FeedbackExample(
+                    message_id=message_id,
+                    model=message.model,
+                    prompt=prompt,
+                    answer=message.content,
+                    rating=entry["rating"],
+                    correction=entry["correction"],
+                    created_at=entry["created_at"],
+                )
+            )
+        return examples
+
+
+def recent_thumbs_down(db: Store, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest negative feedback, with the answer and any correction, for the admin page."""
+    with db.session() as session:
+        rows = session.execute(
+            select(Feedback, MessageRow)
+            .join(MessageRow, MessageRow.id == Feedback.message_id)
+            .where(Feedback.rating == "down")
+            .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+            .limit(limit)
+        ).all()
+        return [
+            {
+                "message_id": m.id,
+                "conversation_id": m.conversation_id,
+                "model": m.model,
+                "answer": m.content,
+                "correction": f.correction,
+                "comment": f.comment,
+                "created_at": f.created_at.isoformat(timespec="seconds"),
+            }
+            for f, m in rows
+        ]
