@@ -74,3 +74,143 @@ def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory, embedded_gguf: Path) -
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+# -- servers the tests start for real ---------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bin(name: str) -> str:
+    import glob
+
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    assert found, (
+        "PostgreSQL server binaries not found: install Debian's `postgresql` package "
+        "(scripts/setup does, as root)"
+    )
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server on loopback, in a temporary data directory; yields a base URL."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+    data = Path(tempfile.mkdtemp(prefix="pasar-pg-"))
+    port = free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root: run it as the postgres user
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=on"
+    subprocess.run(
+        [
+            *as_user,
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(data / "log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    yield url
+    subprocess.run(
+        [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True
+    )
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def new_postgres_database(server_url: str) -> str:
+    import uuid
+
+    import psycopg
+
+    name = f"pasar_{uuid.uuid4().hex[:12]}"
+    conninfo = server_url.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store on each backend: a SQLite file, or a new database on the real server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return new_postgres_database(request.getfixturevalue("postgres_server"))
+
+
+class LiveServer:
+    """pasar's app under a real uvicorn on loopback, in a thread."""
+
+    def __init__(self, settings):
+        import threading
+
+        import uvicorn
+
+        from pasar.serve.app import create_app
+
+        self.app = create_app(settings)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    @property
+    def store(self):
+        return self.app.state.pasar.store
+
+
+@pytest.fixture
+def make_server(pasar_home: Path):
+    """Start servers with given settings; all stopped at the end of the test."""
+    from pasar.config import Settings
+
+    started: list[LiveServer] = []
+
+    def start(store_url: str, **settings) -> LiveServer:
+        server = LiveServer(Settings(home=pasar_home, store_url=store_url, **settings))
+        started.append(server.__enter__())
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__()

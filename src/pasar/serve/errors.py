@@ -99,11 +99,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"] if p != "body")
-        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        detail = str(first["msg"]).removeprefix("Value error, ")
+        message = f"{where}: {detail}" if where else detail
         if first["type"] == "json_invalid":
             message = f"the request body is not valid JSON ({first['ctx'].get('error', '')})"
             where = ""
-        elif tuple(first["loc"]) == ("body",):
+        elif tuple(first["loc"]) == ("body",) and first["type"] != "value_error":
             message = (
                 "the request body must be a JSON object, sent with Content-Type: application/json"
             )

@@ -1,0 +1,163 @@
+"""The store on SQLite and on a real PostgreSQL: migrations, exchanges, feedback, export rows."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from pasar.data.feedback import feedback_to_pairs, feedback_to_sft, feedback_to_unpaired
+from pasar.models.types import ChatResult, Usage
+from pasar.store.db import StoreError, open_store
+from pasar.store.interactions import (
+    ExchangeRecord,
+    NotFoundError,
+    add_feedback,
+    feedback_counts_by_model_and_day,
+    feedback_examples,
+    get_conversation,
+    list_conversations,
+    record_exchange,
+)
+from pasar.store.keys import any_active_key, create_key, find_key, revoke_key
+from pasar.store.schema import Base
+
+RECORD = ExchangeRecord("smollm2-135m-instruct", "abc123", "llamacpp", {"temperature": 0.0})
+
+
+def answer(text: str) -> ChatResult:
+    return ChatResult(text, "stop", Usage(10, 3), "smollm2-135m-instruct", latency_s=0.25)
+
+
+def test_migrations_produce_exactly_the_models_schema(store_url):
+    store = open_store(store_url)
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"conversations", "messages", "feedback", "api_keys", "alembic_version"} <= tables
+    open_store(store_url)  # migrating again is a no-op
+
+
+def test_exchange_history_and_feedback(store_url):
+    store = open_store(store_url)
+    first = [{"role": "user", "content": "Where is my order #W123?"}]
+    conv = record_exchange(
+        store,
+        conversation_id=None,
+        request_messages=first,
+        completion_id="chatcmpl-1",
+        answers=[answer("It shipped.")],
+        record=RECORD,
+    )
+    # The client sends the whole history again; only the new user message is stored.
+    second = [
+        *first,
+        {"role": "assistant", "content": "It shipped."},
+        {"role": "user", "content": "When will it arrive?"},
+    ]
+    record_exchange(
+        store,
+        conversation_id=conv,
+        request_messages=second,
+        completion_id="chatcmpl-2",
+        answers=[answer("Tomorrow."), answer("Friday.")],
+        record=RECORD,
+    )
+    stored = get_conversation(store, conversation_id=conv)
+    assert [(m["role"], m["content"], m["position"]) for m in stored["messages"]] == [
+        ("user", "Where is my order #W123?", 0),
+        ("assistant", "It shipped.", 1),
+        ("user", "When will it arrive?", 2),
+        ("assistant", "Tomorrow.", 3),
+        ("assistant", "Friday.", 3),  # a second choice shares the position
+    ]
+    reply = stored["messages"][1]
+    assert reply["model_version"] == "abc123" and reply["usage"] == {
+        "prompt_tokens": 10,
+        "completion_tokens": 3,
+    }
+    assert reply["latency_ms"] == 250.0 and reply["sampling"] == {"temperature": 0.0}
+    assert list_conversations(store)[0] == list_conversations(store)[0] | {
+        "id": conv,
+        "message_count": 5,
+    }
+
+    add_feedback(store, message_id="chatcmpl-1", rating="up")
+    add_feedback(store, message_id="chatcmpl-2", rating="down", comment="too vague")
+    add_feedback(store, message_id="chatcmpl-2", rating=None, correction="It arrives on 12 May.")
+    add_feedback(store, message_id="chatcmpl-2.1", rating="down")
+    with pytest.raises(NotFoundError, match="no assistant message"):
+        add_feedback(store, message_id="chatcmpl-404", rating="up")
+    stored = get_conversation(store, conversation_id=conv)
+    assert [f["rating"] for f in stored["messages"][3]["feedback"]] == ["down", None]
+
+    examples = {e.message_id: e for e in feedback_examples(store)}
+    assert examples["chatcmpl-2"].rating == "down"
+    assert examples["chatcmpl-2"].correction == "It arrives on 12 May."
+    assert examples["chatcmpl-2"].prompt == [
+        {"role": "user", "content": "Where is my order #W123?"},
+        {"role": "assistant", "content": "It shipped."},
+        {"role": "user", "content": "When will it arrive?"},
+    ]
+    assert feedback_examples(store, model="other-model") == []
+    [counts] = feedback_counts_by_model_and_day(store)
+    assert (counts["up"], counts["down"], counts["corrections"]) == (1, 2, 1)
+
+
+def test_feedback_becomes_trl_rows(store_url):
+    store = open_store(store_url)
+    prompt = [{"role": "user", "content": "Title for a red shirt"}]
+    for i, text in enumerate(["Red Shirt", "Shirt shirt", "Blue Shirt"]):
+        record_exchange(
+            store,
+            conversation_id=None,
+            request_messages=prompt,
+            completion_id=f"c{i}",
+            answers=[answer(text)],
+            record=RECORD,
+        )
+    add_feedback(store, message_id="c0", rating="up")
+    add_feedback(store, message_id="c1", rating="down")
+    add_feedback(store, message_id="c2", rating="down", correction="Red Cotton Shirt")
+    examples = feedback_examples(store)
+    said = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
+    assert feedback_to_sft(examples) == [
+        {"messages": [*prompt, *said("Red Shirt")]},
+        {"messages": [*prompt, *said("Red Cotton Shirt")]},
+    ]
+    assert feedback_to_unpaired(examples) == [
+        {"prompt": prompt, "completion": said("Red Shirt"), "label": True},
+        {"prompt": prompt, "completion": said("Shirt shirt"), "label": False},
+        {"prompt": prompt, "completion": said("Red Cotton Shirt"), "label": True},
+        {"prompt": prompt, "completion": said("Blue Shirt"), "label": False},
+    ]
+    assert feedback_to_pairs(examples) == [
+        {"prompt": prompt, "chosen": said("Red Cotton Shirt"), "rejected": said("Blue Shirt")}
+    ]
+
+
+def test_keys_are_hashed_and_revocable(store_url):
+    store = open_store(store_url)
+    assert not any_active_key(store)
+    key, info = create_key(store, name="shop", scope="admin", rate_limit_per_minute=5)
+    assert key.startswith("psr_") and len(key) > 40
+    with store.session() as session:
+        stored = session.connection().exec_driver_sql("SELECT key_hash, prefix FROM api_keys").one()
+    assert key not in stored[0] and stored[1] == key[:10]
+    assert find_key(store, key=key) == info
+    assert find_key(store, key=key + "x") is None
+    with pytest.raises(ValueError, match="exists already"):
+        create_key(store, name="shop")
+    with pytest.raises(ValueError, match="scope"):
+        create_key(store, name="other", scope="root")
+    revoke_key(store, name="shop")
+    assert find_key(store, key=key) is None and not any_active_key(store)
+
+
+def test_bad_store_urls_say_what_to_do():
+    with pytest.raises(StoreError, match="not a database URL"):
+        open_store("not a url")
+    with pytest.raises(StoreError, match="is the database server running|Check PASAR_STORE_URL"):
+        open_store("postgresql+psycopg://nobody@127.0.0.1:9/none")
