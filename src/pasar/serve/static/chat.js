@@ -66,15 +66,22 @@ function addFeedback(bubble, messageId) {
       status.textContent = body.correction ? "Thanks, correction saved" : "Thanks";
     } catch (error) { status.textContent = `Not saved: ${error.message}`; }
   };
-  const up = button("👍", "thumbs-up", () => send({ rating: "up" }));
-  const down = button("👎", "thumbs-down", () => send({ rating: "down" }));
+  const up = button("👍 Good", "thumbs-up", () => send({ rating: "up" }));
+  const down = button("👎 Bad", "thumbs-down", () => send({ rating: "down" }));
   const suggest = button("Suggest a better answer", "suggest", () => {
     if (bar.querySelector("textarea")) return;
     const box = document.createElement("textarea");
     box.rows = 3;
     box.dataset.testid = "correction";
-    box.value = bubble.querySelector(".text").textContent;
-    const save = button("Save correction", "save-correction", () => send({ rating: "down", correction: box.value }));
+    const original = bubble.querySelector(".text").textContent;
+    box.value = original;
+    const save = button("Save correction", "save-correction", () => {
+      if (box.value.trim() === original.trim() || !box.value.trim()) {
+        status.textContent = "Edit the answer into the one you wanted first";
+        return;
+      }
+      send({ rating: "down", correction: box.value });
+    });
     bar.append(box, save);
   });
   bar.append(up, down, suggest, status);
@@ -98,7 +105,13 @@ async function sendPrompt(text) {
   const out = bubble.querySelector(".text");
   const response = await api("/v1/chat/completions", {
     method: "POST",
-    body: JSON.stringify({ model: modelSelect.value, messages: history, stream: true, conversation_id: conversationId }),
+    body: JSON.stringify({
+      model: modelSelect.value,
+      messages: history,
+      temperature: Number(document.getElementById("temperature").value),
+      stream: true,
+      conversation_id: conversationId,
+    }),
   });
   conversationId = response.headers.get("X-Pasar-Conversation-Id") || conversationId;
   const reader = response.body.getReader();

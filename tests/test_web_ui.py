@@ -1,0 +1,116 @@
+"""The web UI in a real headless Chromium (Debian's), driven by Playwright: chat, feedback, admin."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from pasar.store.interactions import feedback_examples, list_conversations
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    assert executable, "Chromium not found: install Debian's `chromium` package (scripts/setup does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def ask(page: Page, text: str) -> None:
+    page.get_by_test_id("prompt").fill(text)
+    page.get_by_test_id("send").click()
+
+
+def test_chat_stream_feedback_and_history(make_server, tmp_path: Path, page: Page):
+    server = make_server(f"sqlite:///{tmp_path / 'ui.db'}")
+    page.goto(server.url + "/")
+    expect(page.get_by_test_id("model")).to_have_value("smollm2-135m-instruct")
+
+    ask(page, "Hi")
+    answer = page.locator(".bubble.assistant").last
+    expect(answer.locator(".text")).to_have_text("Hello! How can I assist you today?")
+    answer.get_by_test_id("thumbs-up").click()
+    expect(answer.locator(".status")).to_have_text("Thanks")
+
+    ask(page, "What is 2+2?")
+    second = page.locator(".bubble.assistant").nth(1)
+    expect(second.get_by_test_id("suggest")).to_be_visible()
+    second.get_by_test_id("suggest").click()
+    second.get_by_test_id("correction").fill("2 + 2 = 4.")
+    second.get_by_test_id("save-correction").click()
+    expect(second.locator(".status")).to_have_text("Thanks, correction saved")
+
+    # Both turns went to one conversation; the feedback is in the store.
+    [conv] = list_conversations(server.store)
+    assert conv["message_count"] == 4
+    examples = {e.answer: e for e in feedback_examples(server.store)}
+    assert examples["Hello! How can I assist you today?"].rating == "up"
+    corrected = [e for e in examples.values() if e.correction]
+    assert corrected[0].correction == "2 + 2 = 4." and corrected[0].rating == "down"
+    assert corrected[0].prompt[-1] == {"role": "user", "content": "What is 2+2?"}
+
+    # History: a new chat, then reopen the old one from the sidebar.
+    page.get_by_role("button", name="+ New chat").click()
+    expect(page.locator(".bubble")).to_have_count(0)
+    page.get_by_test_id("conversations").get_by_role("link", name="Hi").click()
+    expect(page.locator(".bubble")).to_have_count(4)
+    expect(page.locator(".bubble.assistant .feedback")).to_have_count(2)
+
+
+def test_admin_page_counts_and_export(make_server, tmp_path: Path, page: Page):
+    server = make_server(f"sqlite:///{tmp_path / 'admin.db'}")
+    page.goto(server.url + "/")
+    ask(page, "Hi")
+    answer = page.locator(".bubble.assistant").last
+    answer.get_by_test_id("suggest").click()
+    answer.get_by_test_id("correction").fill("Hi! How can I help with your order?")
+    answer.get_by_test_id("save-correction").click()
+    expect(answer.locator(".status")).to_have_text("Thanks, correction saved")
+
+    page.goto(server.url + "/admin")
+    counts = page.get_by_test_id("counts").locator("tbody tr")
+    expect(counts).to_have_count(1)
+    expect(counts.first.locator("td").nth(3)).to_have_text("1")  # one thumbs-down
+    expect(page.get_by_test_id("thumbs-down")).to_contain_text("Hi! How can I help with your order?")
+
+    page.get_by_test_id("export-format").select_option("dpo")
+    with page.expect_download() as download_info:
+        page.get_by_test_id("export").click()
+    path = download_info.value.path()
+    [row] = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    assert row["chosen"] == [{"role": "assistant", "content": "Hi! How can I help with your order?"}]
+    expect(page.get_by_test_id("export-status")).to_have_text("1 rows exported")
+
+
+def test_ui_asks_for_a_key_when_the_server_needs_one(make_server, tmp_path: Path, page: Page):
+    from pasar.store.keys import create_key
+
+    server = make_server(f"sqlite:///{tmp_path / 'keys.db'}")
+    key, _ = create_key(server.store, name="browser")
+    server.app.state.pasar._auth_checked = -1e9
+    page.goto(server.url + "/")
+    expect(page.get_by_test_id("error")).to_contain_text("missing API key")
+    page.locator("#key-input").fill(key)
+    page.locator("#key-save").click()
+    expect(page.get_by_test_id("model")).to_have_value("smollm2-135m-instruct")
+    ask(page, "Hi")
+    expect(page.locator(".bubble.assistant .text")).to_have_text("Hello! How can I assist you today?")
