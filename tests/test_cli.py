@@ -110,3 +110,65 @@ def test_doctor_fails_and_names_the_fix_for_a_broken_http_model(tmp_path: Path):
     checks = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
     assert not checks["engine http"]["ok"]
     assert "127.0.0.1:9" in checks["engine http"]["detail"]
+
+
+def test_keys_create_list_revoke(pasar_home: Path):
+    created = run("keys", "create", "shop-app", "--scope", "admin", "--rate-limit", "30")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.split()[0]
+    assert key.startswith("psr_")
+    listed = run("keys", "list").stdout
+    assert "shop-app" in listed and "admin" in listed and key not in listed
+    assert run("keys", "create", "shop-app").returncode == 2  # names are unique
+    assert run("keys", "revoke", "shop-app").returncode == 0
+    assert run("keys", "revoke", "nobody").returncode == 2
+
+
+def test_feedback_export_writes_trl_files(pasar_home: Path, tmp_path: Path):
+    from pasar.config import get_settings
+    from pasar.models.types import ChatResult, Usage
+    from pasar.store.db import open_store
+    from pasar.store.interactions import ExchangeRecord, add_feedback, record_exchange
+
+    store = open_store(get_settings().store_url_resolved)
+    prompt = [{"role": "user", "content": "Judul produk untuk kaos merah"}]
+    record = ExchangeRecord("smollm2-135m-instruct", None, "llamacpp", {})
+    for i, text in enumerate(["Kaos Merah Katun", "Red red red"]):
+        record_exchange(
+            store,
+            conversation_id=None,
+            request_messages=prompt,
+            completion_id=f"c{i}",
+            answers=[ChatResult(text, "stop", Usage(5, 3), "m")],
+            record=record,
+        )
+    add_feedback(store, message_id="c0", rating="up")
+    add_feedback(store, message_id="c1", rating="down", correction="Kaos Katun Merah Pria")
+
+    counts = {}
+    for fmt in ("sft", "bnf", "kto", "dpo"):
+        out = tmp_path / f"{fmt}.jsonl"
+        done = run("feedback", "export", "--format", fmt, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        counts[fmt] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["messages"][-1]["content"] for r in counts["sft"]] == [
+        "Kaos Merah Katun",
+        "Kaos Katun Merah Pria",
+    ]
+    assert [r["label"] for r in counts["bnf"]] == [True, True, False]
+    assert counts["kto"] == counts["bnf"]
+    assert counts["dpo"][0]["rejected"][0]["content"] == "Red red red"
+    assert (
+        run("feedback", "export", "--format", "orpo", "--out", str(tmp_path / "x")).returncode == 2
+    )
+    later = run(
+        "feedback",
+        "export",
+        "--format",
+        "sft",
+        "--out",
+        str(tmp_path / "late.jsonl"),
+        "--since",
+        "2999-01-01",
+    )
+    assert later.returncode == 0 and (tmp_path / "late.jsonl").read_text() == ""

@@ -1,4 +1,4 @@
-"""The web UI in a real headless Chromium (Debian's), driven by Playwright: chat, feedback, admin."""
+"""The web UI in a real headless Chromium (Debian's), driven by Playwright."""
 
 from __future__ import annotations
 
@@ -12,15 +12,23 @@ from playwright.sync_api import Page, expect, sync_playwright
 from pasar.store.interactions import feedback_examples, list_conversations
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
 @pytest.fixture(scope="module")
 def browser():
     executable = shutil.which("chromium")
-    assert executable, "Chromium not found: install Debian's `chromium` package (scripts/setup does)"
+    assert executable, (
+        "Chromium not found: install Debian's `chromium` package (scripts/setup does)"
+    )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield browser
@@ -90,14 +98,18 @@ def test_admin_page_counts_and_export(make_server, tmp_path: Path, page: Page):
     counts = page.get_by_test_id("counts").locator("tbody tr")
     expect(counts).to_have_count(1)
     expect(counts.first.locator("td").nth(3)).to_have_text("1")  # one thumbs-down
-    expect(page.get_by_test_id("thumbs-down")).to_contain_text("Hi! How can I help with your order?")
+    expect(page.get_by_test_id("thumbs-down")).to_contain_text(
+        "Hi! How can I help with your order?"
+    )
 
     page.get_by_test_id("export-format").select_option("dpo")
     with page.expect_download() as download_info:
         page.get_by_test_id("export").click()
     path = download_info.value.path()
     [row] = [json.loads(line) for line in Path(path).read_text().splitlines()]
-    assert row["chosen"] == [{"role": "assistant", "content": "Hi! How can I help with your order?"}]
+    assert row["chosen"] == [
+        {"role": "assistant", "content": "Hi! How can I help with your order?"}
+    ]
     expect(page.get_by_test_id("export-status")).to_have_text("1 rows exported")
 
 
@@ -113,4 +125,6 @@ def test_ui_asks_for_a_key_when_the_server_needs_one(make_server, tmp_path: Path
     page.locator("#key-save").click()
     expect(page.get_by_test_id("model")).to_have_value("smollm2-135m-instruct")
     ask(page, "Hi")
-    expect(page.locator(".bubble.assistant .text")).to_have_text("Hello! How can I assist you today?")
+    expect(page.locator(".bubble.assistant .text")).to_have_text(
+        "Hello! How can I assist you today?"
+    )
