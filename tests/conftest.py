@@ -87,6 +87,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_up(url: str, proc, what: str, timeout: float = 60) -> None:
+    """Poll ``url`` until it answers 200; fail if ``proc`` exits or time runs out."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, f"{what} exited during start-up"
+        assert time.monotonic() < deadline, f"{what} did not start within {timeout:.0f} s"
+        time.sleep(0.1)
+
+
 def _pg_bin(name: str) -> str:
     import glob
 

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import jsonschema
 import pytest
+from conftest import free_port, wait_until_up
 
 from pasar.errors import ContextLengthError, EngineRequestError, EngineUnavailableError
 from pasar.models.registry import load_engine
 
 HI = [{"role": "user", "content": "Hi"}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +37,7 @@ def server_url(embedded_gguf):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, "llama_cpp.server exited during start-up"
-        assert time.monotonic() < deadline, "llama_cpp.server did not start within 60 s"
-        time.sleep(0.2)
+    wait_until_up(f"{url}/models", proc, "llama_cpp.server")
     yield url
     proc.terminate()
     proc.wait(timeout=10)

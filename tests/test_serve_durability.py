@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import free_port
+from conftest import free_port, wait_until_up
 
 from pasar.store.db import open_store
 from pasar.store.schema import Feedback
@@ -36,16 +36,8 @@ def start_serve(store_url: str, home: Path) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
-        assert time.monotonic() < deadline, "pasar serve did not start in 60 s"
-        time.sleep(0.1)
+    wait_until_up(f"{url}/health", proc, "pasar serve")
+    return proc, url
 
 
 def test_acknowledged_feedback_survives_sigkill(store_url, pasar_home):
