@@ -103,7 +103,7 @@ class BNFCollator(DataCollatorForUnpairedPreference):
             for e, n in zip(examples, batch["attention_mask"].sum(-1).tolist(), strict=True):
                 values = [0.0] * len(e["prompt_ids"]) + list(e["ref_token_logps"])
                 rows.append(torch.tensor(values[:n], dtype=torch.float32))
-            batch["ref_token_logps"] = pad(rows, padding_value=0.0, padding_side="right")  # (B, T)
+            batch["ref_token_logps"] = pad(rows, padding_value=0, padding_side="right")  # (B, T)
         return batch
 
 

@@ -45,7 +45,7 @@ def save_trained(model: Any, tokenizer: Any, output_dir: Path) -> Path:
     from peft import PeftModel
 
     if isinstance(model, PeftModel):
-        model.save_pretrained(output_dir / "adapter")
+        model.save_pretrained(str(output_dir / "adapter"))
         model = model.merge_and_unload()
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)

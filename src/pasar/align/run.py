@@ -1,0 +1,195 @@
+"""One entry point for every method: load model and data, train, save a loadable model.
+
+    report = run_alignment(AlignOptions(method="bnf", model="smollm2-135m-instruct",
+                                        data="feedback.jsonl", output_dir="out/bnf"))
+
+``sft``, ``dpo`` and ``kto`` are TRL's own trainers with CPU-sane settings, so that the same
+data can be compared method against method; ``bnf`` is pasar's BNFTrainer. The output directory
+is a plain Hugging Face model directory (LoRA merged), usable as a model name anywhere in pasar.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from pasar.align.curves import TrainingLogCallback
+from pasar.align.models import load_trainable, save_trained
+from pasar.data.datasets import detect_format, load_data_file
+
+Method = Literal["sft", "bnf", "dpo", "kto"]
+NEEDS: dict[str, set[str]] = {
+    "sft": {"sft"},
+    "bnf": {"paired", "unpaired"},
+    "dpo": {"paired"},
+    "kto": {"paired", "unpaired"},
+}
+
+
+@dataclass
+class AlignOptions:
+    method: Method
+    model: str
+    data: str
+    output_dir: str
+    lora: bool = False
+    lora_rank: int = 16
+    max_steps: int = 100
+    learning_rate: float | None = None  # per-method default below
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512
+    ref: Literal["precompute", "model", "adapter"] = "precompute"
+    seed: int = 0
+    save_steps: int = 50
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in NEEDS:
+            raise ValueError(f"method {self.method!r} is not one of {', '.join(NEEDS)}")
+        if self.max_steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("max_steps, batch_size and grad_accum must be at least 1")
+        if self.ref == "adapter" and not self.lora:
+            raise ValueError(
+                "--ref adapter needs --lora (the reference is the adapter switched off)"
+            )
+
+
+DEFAULT_LR = {"sft": 2e-5, "bnf": 1e-5, "dpo": 1e-6 * 5, "kto": 5e-6}
+
+
+def common_args(options: AlignOptions) -> dict[str, Any]:
+    """TrainingArguments shared by every method (CPU-friendly, resumable)."""
+    return {
+        "output_dir": options.output_dir,
+        "max_steps": options.max_steps,
+        "per_device_train_batch_size": options.batch_size,
+        "per_device_eval_batch_size": options.batch_size,
+        "gradient_accumulation_steps": options.grad_accum,
+        "learning_rate": options.learning_rate or DEFAULT_LR[options.method],
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": options.save_steps,
+        "save_total_limit": 2,
+        "seed": options.seed,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        "report_to": "none",
+        "use_cpu": not torch.cuda.is_available(),
+        "remove_unused_columns": False,
+    }
+
+
+def lora_config(options: AlignOptions) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=options.lora_rank,
+        lora_alpha=2 * options.lora_rank,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def build_trainer(options: AlignOptions, model: Any, tokenizer: Any, dataset: Any) -> Any:
+    peft = lora_config(options) if options.lora else None
+    args = common_args(options)
+    if options.method == "bnf":
+        from pasar.align.bnf import BNFConfig, BNFTrainer
+
+        return BNFTrainer(
+            model,
+            BNFConfig(**args, ref=options.ref, max_length=options.max_length),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft,
+        )
+    log: list[Any] = [TrainingLogCallback()]
+    if options.method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        sft = SFTConfig(**args, max_length=options.max_length)
+        return SFTTrainer(
+            model=model,
+            args=sft,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft,
+            callbacks=log,
+        )
+    if options.method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        dpo = DPOConfig(
+            **args,
+            max_length=options.max_length,
+            precompute_ref_log_probs=options.ref == "precompute",
+        )
+        return DPOTrainer(
+            model=model,
+            args=dpo,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft,
+            callbacks=log,
+        )
+    from trl import KTOConfig, KTOTrainer
+
+    kto = KTOConfig(
+        **args, max_length=options.max_length, precompute_ref_log_probs=options.ref == "precompute"
+    )
+    return KTOTrainer(
+        model=model,
+        args=kto,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft,
+        callbacks=log,
+    )
+
+
+def run_alignment(options: AlignOptions) -> dict[str, Any]:
+    """Train, save the model and a report.json in output_dir; return the report."""
+    dataset = load_data_file(options.data)
+    found = detect_format(dataset)
+    if found not in NEEDS[options.method]:
+        raise ValueError(
+            f"{options.method} needs {' or '.join(sorted(NEEDS[options.method]))} data; "
+            f"{options.data} is {found}. `pasar feedback export --format "
+            f"{options.method}` writes the right one"
+        )
+    output = Path(options.output_dir)
+    checkpoints = sorted(output.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    if checkpoints and not options.resume:
+        raise ValueError(
+            f"{output} already has checkpoints ({checkpoints[-1].name}); pass --resume "
+            "to continue that run, or choose another --output"
+        )
+    torch.manual_seed(options.seed)
+    model, tokenizer = load_trainable(options.model)
+    trainer = build_trainer(options, model, tokenizer, dataset)
+    started = time.perf_counter()
+    trainer.train(
+        resume_from_checkpoint=str(checkpoints[-1]) if checkpoints and options.resume else None
+    )
+    runtime = time.perf_counter() - started
+    save_trained(trainer.model, tokenizer, output)
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    report = {
+        "options": asdict(options),
+        "data_format": found,
+        "rows": len(dataset),
+        "steps": trainer.state.global_step,
+        "runtime_s": round(runtime, 2),
+        "first_log": logs[0] if logs else None,
+        "last_log": logs[-1] if logs else None,
+        "model_dir": str(output),
+    }
+    (output / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report

@@ -1,0 +1,91 @@
+"""``pasar align``: train a model on feedback data with SFT, BNF, DPO or KTO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pasar.cli.output import console, run_guarded
+
+app = typer.Typer(
+    help="Train on feedback: sft, bnf (pasar's), and TRL's dpo and kto as baselines.",
+    no_args_is_help=True,
+)
+
+Model = Annotated[
+    str, typer.Option("--model", "-m", help="Start model: a pasar name, HF dir or GGUF.")
+]
+Data = Annotated[
+    Path, typer.Option(help="JSONL/Parquet in TRL's format (`pasar feedback export` writes it).")
+]
+Output = Annotated[
+    Path, typer.Option(help="Directory for checkpoints, logs, curves and the trained model.")
+]
+Lora = Annotated[bool, typer.Option(help="Train a LoRA adapter (merged into the saved model).")]
+Steps = Annotated[int, typer.Option(help="Optimizer steps.")]
+Ref = Annotated[
+    str,
+    typer.Option(help="Reference log-probs: precompute (cached), model, or adapter (with --lora)."),
+]
+LR = Annotated[float | None, typer.Option(help="Learning rate (default per method).")]
+Batch = Annotated[int, typer.Option(help="Sequences per step per device.")]
+Accum = Annotated[int, typer.Option(help="Gradient accumulation steps.")]
+MaxLen = Annotated[int, typer.Option(help="Longest prompt + completion, in tokens.")]
+Resume = Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --output.")]
+
+
+def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
+    @run_guarded
+    def command(
+        model: Model,
+        data: Data,
+        output: Output,
+        lora: Lora = False,
+        max_steps: Steps = 100,
+        ref: Ref = "precompute",
+        learning_rate: LR = None,
+        batch_size: Batch = 4,
+        grad_accum: Accum = 1,
+        max_length: MaxLen = 512,
+        resume: Resume = False,
+    ) -> None:
+        from pasar.align.run import AlignOptions, run_alignment
+
+        options = AlignOptions(
+            method=method,  # type: ignore[arg-type]
+            model=model,
+            data=str(data),
+            output_dir=str(output),
+            lora=lora,
+            max_steps=max_steps,
+            ref=ref,  # type: ignore[arg-type]
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            max_length=max_length,
+            resume=resume,
+        )
+        report = run_alignment(options)
+        console.print(
+            f"{method}: {report['steps']} steps in {report['runtime_s']} s; model saved in "
+            f"{output} (use it: pasar chat -m {output}); curves: {output / 'curves.png'}"
+        )
+
+    command.__doc__ = doc
+    return command
+
+
+app.command("bnf")(
+    make_command("bnf", "BNF: learn from good-only, bad-only or paired feedback (no beta to tune).")
+)
+app.command("sft")(
+    make_command("sft", "Supervised fine-tuning on `messages` rows (TRL's SFTTrainer).")
+)
+app.command("dpo")(
+    make_command("dpo", "DPO on prompt/chosen/rejected pairs (TRL's DPOTrainer), a baseline.")
+)
+app.command("kto")(
+    make_command("kto", "KTO on prompt/completion/label rows (TRL's KTOTrainer), a baseline.")
+)
