@@ -212,8 +212,9 @@ tok = AutoTokenizer.from_pretrained(path); tok.pad_token = tok.eos_token
 torch.manual_seed(0)
 model = AutoModelForCausalLM.from_pretrained(path)
 p = lambda t, r="assistant": [{"role": r, "content": t}]
-data = Dataset.from_list([{"prompt": p(f"Title {i}", "user"), "chosen": p("Good title"), "rejected": p("bad bad")}
-                          for i in range(8)])
+rows = [{"prompt": p(f"Title {i}", "user"), "chosen": p("Good title"), "rejected": p("bad bad")}
+        for i in range(8)]
+data = Dataset.from_list(rows)
 args = BNFConfig(output_dir=out, max_steps=3, per_device_train_batch_size=2, use_cpu=True,
                  ref_cache_dir=out + "/cache", save_strategy="no", learning_rate=1e-3)
 trainer = BNFTrainer(model, args, train_dataset=data, processing_class=tok)

@@ -1,0 +1,117 @@
+"""From feedback to an aligned model with one command, on the real embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pasar.config import get_settings
+from pasar.models.types import ChatResult, Usage
+from pasar.store.db import open_store
+from pasar.store.interactions import ExchangeRecord, add_feedback, record_exchange
+
+
+def pasar(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pasar.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture
+def feedback_file(pasar_home: Path, tmp_path: Path) -> Path:
+    """Real feedback recorded in the store, exported with the CLI."""
+    store = open_store(get_settings().store_url_resolved)
+    record = ExchangeRecord("smollm2-135m-instruct", None, "llamacpp", {})
+    answers = [
+        (
+            "Title for a red cotton T-shirt",
+            "The Red Cotton: A World of Innovation",
+            "Red Cotton T-Shirt, Crew Neck",
+        ),
+        ("Title for a blue glass water bottle", "Water water bottle bottle", None),
+    ]
+    for i, (question, answer, correction) in enumerate(answers):
+        record_exchange(
+            store,
+            conversation_id=None,
+            request_messages=[{"role": "user", "content": question}],
+            completion_id=f"c{i}",
+            answers=[ChatResult(answer, "stop", Usage(9, 9), "m")],
+            record=record,
+        )
+        add_feedback(store, message_id=f"c{i}", rating="down", correction=correction)
+    out = tmp_path / "feedback.jsonl"
+    assert pasar("feedback", "export", "--format", "bnf", "--out", str(out)).returncode == 0
+    return out
+
+
+def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_path: Path):
+    rows = [json.loads(line) for line in feedback_file.read_text().splitlines()]
+    assert [r["label"] for r in rows] == [True, False, False]  # a correction, two bad answers
+    output = tmp_path / "aligned"
+    done = pasar(
+        "align",
+        "bnf",
+        "--model",
+        "smollm2-135m-instruct",
+        "--data",
+        str(feedback_file),
+        "--output",
+        str(output),
+        "--lora",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "3",
+        "--max-length",
+        "128",
+        "--learning-rate",
+        "1e-4",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((output / "report.json").read_text())
+    assert report["steps"] == 2 and report["data_format"] == "unpaired"
+    assert report["last_log"]["kl"] > 0  # it moved away from the reference
+    assert (output / "curves.png").stat().st_size > 1000 and (output / "log.csv").exists()
+    # The output directory is a model name anywhere in pasar.
+    answer = pasar("chat", "-m", str(output), "-p", "Hi", "--max-tokens", "8")
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert answer.stdout.strip()
+    again = pasar(
+        "align",
+        "bnf",
+        "--model",
+        "smollm2-135m-instruct",
+        "--data",
+        str(feedback_file),
+        "--output",
+        str(output),
+        "--max-steps",
+        "2",
+    )
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_wrong_data_for_the_method_says_which_export_to_use(feedback_file: Path, tmp_path: Path):
+    done = pasar(
+        "align",
+        "dpo",
+        "--model",
+        "smollm2-135m-instruct",
+        "--data",
+        str(feedback_file),
+        "--output",
+        str(tmp_path / "dpo"),
+    )
+    assert done.returncode == 2
+    assert "dpo needs paired data" in " ".join(done.stderr.split())
+    assert "pasar feedback export --format dpo" in " ".join(done.stderr.split())
