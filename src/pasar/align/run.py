@@ -10,6 +10,7 @@ is a plain Hugging Face model directory (LoRA merged), usable as a model name an
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -97,6 +98,12 @@ def lora_config(options: AlignOptions) -> Any:
     )
 
 
+def reference_copy(options: AlignOptions, model: Any) -> Any:
+    """TRL loads its reference model from the model's path, which a GGUF does not have: give it
+    the frozen copy it would build. With LoRA, TRL uses the adapter switched off instead."""
+    return None if options.lora else copy.deepcopy(model)
+
+
 def build_trainer(options: AlignOptions, model: Any, tokenizer: Any, dataset: Any) -> Any:
     peft = lora_config(options) if options.lora else None
     args = common_args(options)
@@ -133,6 +140,7 @@ def build_trainer(options: AlignOptions, model: Any, tokenizer: Any, dataset: An
         )
         return DPOTrainer(
             model=model,
+            ref_model=reference_copy(options, model),
             args=dpo,
             train_dataset=dataset,
             processing_class=tokenizer,
@@ -146,6 +154,7 @@ def build_trainer(options: AlignOptions, model: Any, tokenizer: Any, dataset: An
     )
     return KTOTrainer(
         model=model,
+        ref_model=reference_copy(options, model),
         args=kto,
         train_dataset=dataset,
         processing_class=tokenizer,
