@@ -248,3 +248,79 @@ def test_runs_distributed_with_two_cpu_processes(tiny_hf_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("WORLD 2 STEPS 3") == 2
     assert (tmp_path / "out" / "log.csv").exists()
+
+
+def test_prompt_masking_and_eos_for_standard_and_conversational_rows(tiny):
+    _, tokenizer = tiny
+    standard = Dataset.from_list(
+        [{"prompt": "Title for a red shirt:", "completion": " Red Cotton Shirt", "label": True}]
+    )
+    [row] = prepare_bnf_dataset(standard, tokenizer, 64).to_list()
+    assert tokenizer.decode(row["prompt_ids"]) == "Title for a red shirt:"
+    assert row["completion_ids"][-1] == tokenizer.eos_token_id  # added so the model learns to stop
+    [conv_row] = prepare_bnf_dataset(unpaired(True).select([0]), tokenizer, 64).to_list()
+    assert tokenizer.decode(conv_row["completion_ids"]).startswith("Red Cotton Shirt<|im_end|>")
+    assert tokenizer.decode(conv_row["prompt_ids"]).endswith("<|im_start|>assistant\n")
+    batch = BNFCollator(pad_token_id=tokenizer.pad_token_id)([row, conv_row])
+    for i, r in enumerate((row, conv_row)):
+        n_prompt, n_completion = len(r["prompt_ids"]), len(r["completion_ids"])
+        assert (
+            batch["completion_mask"][i].tolist()[: n_prompt + n_completion]
+            == [0] * n_prompt + [1] * n_completion
+        )
+        assert batch["completion_mask"][i, n_prompt + n_completion :].sum() == 0  # padding
+    assert batch["label"].tolist() == [True, True]
+
+
+def test_gradient_accumulation_matches_a_bigger_batch(tiny_hf_dir, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf_dir)
+    tokenizer.pad_token = tokenizer.eos_token
+    params = []
+    for batch, accumulate in ((4, 1), (2, 2)):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_hf_dir)
+        # One optimizer step over the same 4 good-only rows (equal lengths per micro-batch are not
+        # needed: each sequence is normalised by its own length).
+        args = config(
+            tmp_path,
+            output_dir=str(tmp_path / f"ga{accumulate}"),
+            max_steps=1,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=accumulate,
+            learning_rate=1e-2,
+        )
+        trainer = BNFTrainer(model, args, train_dataset=unpaired(True), processing_class=tokenizer)
+        trainer.train()
+        params.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*params, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_chunked_completion_logps_equal_the_full_logits_path(tiny, tmp_path):
+    from pasar.align.reference import completion_logps
+
+    model, tokenizer = tiny
+    data = prepare_bnf_dataset(paired(), tokenizer, 64).to_list()
+    batch = BNFCollator(pad_token_id=tokenizer.pad_token_id)(data)
+    mask = batch["completion_mask"][:, 1:].bool()
+    full = token_logps(model, batch["input_ids"], batch["attention_mask"])
+    (grad_full,) = torch.autograd.grad(full[mask].sum(), model.lm_head.weight)
+    chunked = completion_logps(
+        model,
+        batch["input_ids"],
+        batch["attention_mask"],
+        mask,
+        output_head=model.get_output_embeddings(),
+        chunk=7,
+    )
+    (grad_chunked,) = torch.autograd.grad(chunked[mask].sum(), model.lm_head.weight)
+    assert torch.allclose(chunked[mask], full[mask], atol=1e-5)
+    assert torch.all(chunked[~mask] == 0)
+    assert torch.allclose(grad_chunked, grad_full, atol=1e-5)
+    trainer = BNFTrainer(
+        model,
+        config(tmp_path),
+        train_dataset=paired(),
+        processing_class=tokenizer,
+    )
+    assert trainer.chunked  # a Llama: the trainer uses the chunked path

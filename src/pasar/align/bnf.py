@@ -34,7 +34,12 @@ from trl.trainer.utils import pad
 
 from pasar.align.curves import TrainingLogCallback
 from pasar.align.losses import bnf_loss, bnf_token_weights
-from pasar.align.reference import precompute_reference, token_logps
+from pasar.align.reference import (
+    chunked_matches_full,
+    completion_logps,
+    precompute_reference,
+    token_logps,
+)
 from pasar.config import get_settings
 
 RefMode = Literal["precompute", "model", "adapter"]
@@ -215,15 +220,38 @@ class BNFTrainer(Trainer):
         )
         if self.ref_model is not None:
             self.ref_model = self.ref_model.to(self.args.device)
+        # Log-probs of completion tokens without materialising (B, T, V) logits, where that
+        # gives the model's own numbers (checked once, on two rows of the data).
+        probe = collator(
+            [
+                {k: e[k] for k in ("prompt_ids", "completion_ids", "label")}
+                for e in dataset.select(range(min(2, len(dataset))))
+            ]
+        )
+        probe = {k: v.to(self.args.device) for k, v in probe.items()}
+        self.chunked = chunked_matches_full(model, probe, model.get_output_embeddings())
+
+    def _logps(self, model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-token log-probs (B, T-1) of the completion tokens (other positions unused)."""
+        if not self.chunked:
+            return token_logps(model, inputs["input_ids"], inputs["attention_mask"])
+        head = self.accelerator.unwrap_model(model).get_output_embeddings()
+        return completion_logps(
+            model,
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            inputs["completion_mask"][:, 1:],
+            output_head=head,
+        )
 
     def _reference_logps(self, model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if "ref_token_logps" in inputs:
             return inputs["ref_token_logps"][:, 1:]  # (B, T-1), aligned like the policy's
         with torch.no_grad():
             if self.ref_model is not None:
-                return token_logps(self.ref_model, inputs["input_ids"], inputs["attention_mask"])
+                return self._logps(self.ref_model, inputs)
             with _adapter_off(self.accelerator.unwrap_model(model)):
-                return token_logps(model, inputs["input_ids"], inputs["attention_mask"])
+                return self._logps(model, inputs)
 
     def compute_loss(
         self,
@@ -232,7 +260,7 @@ class BNFTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        policy = token_logps(model, inputs["input_ids"], inputs["attention_mask"])  # (B, T-1)
+        policy = self._logps(model, inputs)  # (B, T-1)
         ref = self._reference_logps(model, inputs)  # (B, T-1)
         mask = inputs["completion_mask"][:, 1:]  # (B, T-1)
         sign = inputs["label"].float() * 2 - 1  # (B,)

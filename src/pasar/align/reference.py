@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.utils.checkpoint
 from tqdm.auto import tqdm
 from trl.trainer.utils import selective_log_softmax
 
@@ -22,6 +23,73 @@ def token_logps(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tenso
     """log p(token t | tokens < t) for t = 1..T-1: a (B, T-1) tensor."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]  # (B, T-1, V)
     return selective_log_softmax(logits, input_ids[:, 1:])  # (B, T-1)
+
+
+def _head_logps(
+    hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    logits = torch.nn.functional.linear(hidden, weight, bias).float()  # (n, V)
+    return logits.gather(-1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)  # (n,)
+
+
+def completion_logps(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    output_head: Any,
+    chunk: int = 1024,
+) -> torch.Tensor:
+    """Like ``token_logps`` on the positions where ``mask`` (B, T-1) is 1 (0 elsewhere), without
+    ever holding the (B, T, V) logits: the forward stops at the last hidden state, and the output
+    layer and log-softmax run on completion tokens only, ``chunk`` at a time, recomputed in the
+    backward pass (activation checkpointing). On SmolLM2 (V = 49,152) that is the largest
+    tensor of a step. The forward still goes through ``model`` itself, so DDP wrappers work.
+    """
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        logits_to_keep=1,
+        output_hidden_states=True,
+        use_cache=False,
+    )
+    hidden = out.hidden_states[-1][:, :-1]  # (B, T-1, H): position t predicts token t+1
+    selected = mask.bool()  # (B, T-1)
+    h, y = hidden[selected], input_ids[:, 1:][selected]  # (N, H), (N,)
+    pieces = [
+        torch.utils.checkpoint.checkpoint(
+            _head_logps,
+            h[i : i + chunk],
+            y[i : i + chunk],
+            output_head.weight,
+            output_head.bias,
+            use_reentrant=False,
+        )
+        for i in range(0, len(y), chunk)
+    ]
+    logps = torch.zeros(selected.shape, dtype=torch.float32, device=hidden.device)  # (B, T-1)
+    if pieces:
+        logps = logps.index_put((selected,), torch.cat(pieces))
+    return logps
+
+
+def chunked_matches_full(model: Any, batch: dict[str, torch.Tensor], output_head: Any) -> bool:
+    """Whether ``completion_logps`` reproduces the model's own logits on a batch.
+
+    It would not for models whose logits are more than output_head(last hidden state), e.g.
+    with logit soft-capping or scaling; those train with the plain path.
+    """
+    mask = batch["completion_mask"][:, 1:].bool()
+    with torch.no_grad():
+        try:
+            chunked = completion_logps(
+                model, batch["input_ids"], batch["attention_mask"], mask, output_head=output_head
+            )
+        except (TypeError, ValueError):  # a model that does not take logits_to_keep
+            return False
+        full = token_logps(model, batch["input_ids"], batch["attention_mask"]).float()
+    return bool(torch.allclose(chunked[mask], full[mask], atol=1e-4))
 
 
 def model_fingerprint(model: Any) -> str:
