@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/align_step.py [--steps 3] [--batch-pairs 4] [--seq-len 256]
 
 SmolLM2-135M-Instruct (dequantised to fp32), the same preference pairs built from the retail
-catalogue, the same batch (4 pairs = 8 sequences) and sequence length, fp32, no gradient
-checkpointing, on the CPU. BNF uses precomputed per-token reference log-probs (one model in
-memory); DPO uses TRL's default reference model. Full fine-tuning and LoRA (r=16, all linear
-layers). Each run is its own process, so peak RSS is its own; the first step is a warm-up and
-is not timed. Writes benchmarks/results/align_step.json with the ratios BNF / DPO.
+catalogue, the same batch (4 pairs = 8 sequences) and sequence length, fp32, on the CPU. BNF
+uses precomputed per-token reference log-probs (one model in memory); DPO uses TRL's default
+reference model. Three settings: full fine-tuning and LoRA (r=16, all linear layers) without
+gradient checkpointing, and full fine-tuning with gradient checkpointing on both sides (TRL's
+default for DPO). Each run is its own process, so peak RSS is its own; the first step is a
+warm-up and is not timed. Writes benchmarks/results/align_step.json with the ratios BNF / DPO.
 Targets: time ≤ 0.75×, peak memory ≤ 0.7×.
 """
 
@@ -54,7 +55,7 @@ def preference_pairs(n: int) -> list[dict[str, Any]]:
 
 
 def one_run(
-    method: str, lora: bool, steps: int, pairs: int, seq_len: int, out: Path
+    method: str, lora: bool, checkpointing: bool, steps: int, pairs: int, seq_len: int, out: Path
 ) -> dict[str, Any]:
     """Runs inside a fresh process."""
     import torch
@@ -76,7 +77,7 @@ def one_run(
         report_to="none",
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,
+        gradient_checkpointing=checkpointing,
         seed=0,
         max_length=seq_len,
         remove_unused_columns=False,
@@ -152,38 +153,45 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        method, lora = args.child[0], args.child[1] == "lora"
+        method, mode = args.child
         with tempfile.TemporaryDirectory() as tmp:
-            result = one_run(method, lora, args.steps, args.batch_pairs, args.seq_len, Path(tmp))
+            result = one_run(
+                method,
+                mode.startswith("lora"),
+                mode.endswith("ckpt"),
+                args.steps,
+                args.batch_pairs,
+                args.seq_len,
+                Path(tmp),
+            )
         print("RESULT " + json.dumps(result))
         return
 
+    # full / lora: no gradient checkpointing on either side (the same settings, CPU-friendly);
+    # full_ckpt: gradient checkpointing on both, which is TRL's default for DPO.
+    modes = ("full", "lora", "full_ckpt")
     runs = {}
-    for lora in ("full", "lora"):
+    for mode in modes:
         for method in ("bnf", "dpo"):
-            print(f"{method} {lora} ...", file=sys.stderr)
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    method,
-                    lora,
-                    "--steps",
-                    str(args.steps),
-                    "--batch-pairs",
-                    str(args.batch_pairs),
-                    "--seq-len",
-                    str(args.seq_len),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            print(f"{method} {mode} ...", file=sys.stderr)
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                method,
+                mode,
+                "--steps",
+                str(args.steps),
+                "--batch-pairs",
+                str(args.batch_pairs),
+                "--seq-len",
+                str(args.seq_len),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             if done.returncode != 0 or not lines:
-                raise RuntimeError(f"{method} {lora} failed:\n{done.stderr[-3000:]}")
-            runs[f"{method}_{lora}"] = json.loads(lines[0][7:])
+                raise RuntimeError(f"{method} {mode} failed:\n{done.stderr[-3000:]}")
+            runs[f"{method}_{mode}"] = json.loads(lines[0][7:])
     report: dict[str, Any] = {
         "model": "smollm2-135m-instruct (fp32)",
         "batch_pairs": args.batch_pairs,
@@ -191,7 +199,7 @@ def main() -> None:
         "runs": runs,
         "ratios_bnf_over_dpo": {},
     }
-    for mode in ("full", "lora"):
+    for mode in modes:
         bnf, dpo = runs[f"bnf_{mode}"], runs[f"dpo_{mode}"]
         report["ratios_bnf_over_dpo"][mode] = {
             "time": round(bnf["seconds_per_step"] / dpo["seconds_per_step"], 3),

@@ -1,0 +1,1 @@
+"""Judging answers and comparing models: verifiers, judges, win rates with intervals."""
