@@ -10,7 +10,14 @@ import torch
 
 from pasar.align.losses import bnf_loss, bnf_token_weights
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def float64_by_default():
+    """Exact comparisons in float64 here, without leaking the default into other test files."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def w_by_hand(p: float, p_ref: float) -> float:

@@ -29,11 +29,18 @@ def test_bootstrap_interval_matches_the_normal_approximation():
 
 
 def test_breakdown_and_score_outcomes():
-    rows = [{"language": "th", "outcome": 0.0}, {"language": "id", "outcome": 1.0},
-            {"language": "id", "outcome": 0.5}]
+    rows = [
+        {"language": "th", "outcome": 0.0},
+        {"language": "id", "outcome": 1.0},
+        {"language": "id", "outcome": 0.5},
+    ]
     by_language = win_rates_by(rows, "language", resamples=500)
     assert by_language["id"].rate == 0.75 and by_language["th"].rate == 0.0
-    assert [outcome_from_scores(a, b) for a, b in [(0.9, 0.2), (0.2, 0.9), (0.5, 0.5)]] == [1.0, 0.0, 0.5]
+    assert [outcome_from_scores(a, b) for a, b in [(0.9, 0.2), (0.2, 0.9), (0.5, 0.5)]] == [
+        1.0,
+        0.0,
+        0.5,
+    ]
 
 
 def test_bad_outcomes_are_refused():

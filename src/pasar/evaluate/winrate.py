@@ -28,13 +28,20 @@ class WinRate:
     def n(self) -> int:
         return self.wins + self.ties + self.losses
 
-    def to_dict(self) -> dict[str, float | int]:
-        return {"n": self.n, "wins": self.wins, "ties": self.ties, "losses": self.losses,
-                "win_rate": round(self.rate, 4), "ci95": [round(self.ci_low, 4), round(self.ci_high, 4)]}
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "wins": self.wins,
+            "ties": self.ties,
+            "losses": self.losses,
+            "win_rate": round(self.rate, 4),
+            "ci95": [round(self.ci_low, 4), round(self.ci_high, 4)],
+        }
 
 
-def bootstrap_interval(outcomes: Sequence[float], *, resamples: int = 10_000, level: float = 0.95,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    outcomes: Sequence[float], *, resamples: int = 10_000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean outcome."""
     values = np.asarray(outcomes, dtype=np.float64)
     if len(values) == 0:
@@ -52,8 +59,12 @@ def win_rate(outcomes: Sequence[float], *, resamples: int = 10_000, seed: int = 
         raise ValueError(f"outcomes must be 1 (win), 0.5 (tie) or 0 (loss); got {bad[:5]}")
     low, high = bootstrap_interval(outcomes, resamples=resamples, seed=seed)
     return WinRate(
-        wins=sum(o == 1.0 for o in outcomes), ties=sum(o == 0.5 for o in outcomes),
-        losses=sum(o == 0.0 for o in outcomes), rate=float(np.mean(outcomes)), ci_low=low, ci_high=high,
+        wins=sum(o == 1.0 for o in outcomes),
+        ties=sum(o == 0.5 for o in outcomes),
+        losses=sum(o == 0.0 for o in outcomes),
+        rate=float(np.mean(outcomes)),
+        ci_low=low,
+        ci_high=high,
     )
 
 
@@ -65,7 +76,9 @@ def win_rates_by(rows: Iterable[dict[str, object]], key: str, **kwargs: int) -> 
     return {name: win_rate(values, **kwargs) for name, values in sorted(groups.items())}
 
 
-def outcome_from_scores(model_score: float, baseline_score: float, *, tolerance: float = 1e-9) -> float:
+def outcome_from_scores(
+    model_score: float, baseline_score: float, *, tolerance: float = 1e-9
+) -> float:
     """1, 0.5 or 0 from two scores of the same prompt (a verifier's, a reward model's)."""
     if abs(model_score - baseline_score) <= tolerance:
         return 0.5
