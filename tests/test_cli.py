@@ -172,3 +172,39 @@ def test_feedback_export_writes_trl_files(pasar_home: Path, tmp_path: Path):
         "2999-01-01",
     )
     assert later.returncode == 0 and (tmp_path / "late.jsonl").read_text() == ""
+
+
+def test_chat_is_recorded_and_feedback_can_be_given_from_the_cli(pasar_home: Path, tmp_path: Path):
+    from pasar.config import get_settings
+    from pasar.store.db import open_store
+    from pasar.store.interactions import feedback_examples, get_conversation, list_conversations
+
+    report = tmp_path / "answer.json"
+    done = run("chat", "-p", "Hi", "--out", str(report))
+    assert done.returncode == 0, done.stderr
+    message_id = json.loads(report.read_text())["message_id"]
+    assert message_id in done.stderr  # told how to give feedback on it
+    store = open_store(get_settings().store_url_resolved)
+    [conv] = list_conversations(store)
+    reply = get_conversation(store, conversation_id=conv["id"])["messages"][1]
+    assert (reply["id"], reply["content"], reply["engine"]) == (
+        message_id,
+        "Hello! How can I assist you today?",
+        "llamacpp",
+    )
+    assert reply["usage"] == {"prompt_tokens": 31, "completion_tokens": 9}
+
+    given = run(
+        "feedback", "give", message_id, "--down", "--correction", "Hi! Need help with an order?"
+    )
+    assert given.returncode == 0, given.stderr
+    [example] = feedback_examples(store)
+    assert (example.rating, example.correction) == ("down", "Hi! Need help with an order?")
+    assert run("feedback", "give", "chatcmpl-nope", "--up").returncode == 2
+    assert run("feedback", "give", message_id).returncode == 2  # nothing said
+
+    assert run("chat", "-p", "Hi", "--no-log").returncode == 0
+    session = run("chat", stdin="Hi\nThanks\n/reset\nHi\n/exit\n")
+    assert session.returncode == 0 and session.stdout.count("saved as chatcmpl-") == 3
+    counts = sorted(c["message_count"] for c in list_conversations(store))
+    assert counts == [2, 2, 4]  # the -p chat, then a 2-turn conversation and a new one after /reset

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import readline
+import time
+import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -13,10 +15,15 @@ from pasar.cli.output import console, err_console, write_report
 from pasar.config import get_settings
 from pasar.errors import PasarError
 from pasar.models.engine import Engine
-from pasar.models.registry import load_engine
-from pasar.models.types import Message, Usage
+from pasar.models.registry import load_engine, model_version, resolve_model
+from pasar.models.types import ChatResult, FinishReason, Message, Usage
+from pasar.store.db import open_store
+from pasar.store.interactions import ExchangeRecord, record_exchange
 
-REPL_HELP = "Commands: /reset forgets the conversation, /exit (or Ctrl-D) quits."
+REPL_HELP = (
+    "Commands: /reset starts a new conversation, /exit (or Ctrl-D) quits. Every answer is "
+    "recorded in the store (--no-log: not); give feedback with `pasar feedback give ID`."
+)
 
 
 def read_schema(path: Path) -> dict[str, Any]:
@@ -29,23 +36,57 @@ def read_schema(path: Path) -> dict[str, Any]:
     return schema
 
 
-def answer(
-    engine: Engine, messages: list[Message], stream: bool, **options: Any
-) -> tuple[str, Usage, str]:
-    """Print the model's answer (streamed or whole) and return (text, usage, finish reason)."""
+def answer(engine: Engine, messages: list[Message], stream: bool, **options: Any) -> ChatResult:
+    """Print the model's answer (streamed or whole) and return it."""
     if not stream:
         result = engine.chat(messages, **options)
         console.print(result.text, markup=False, highlight=False)
-        return result.text, result.usage, result.finish_reason
+        return result
+    started = time.perf_counter()
     parts: list[str] = []
-    usage, finish = Usage(0, 0), "stop"
+    usage, finish = Usage(0, 0), cast(FinishReason, "stop")
     for chunk in engine.stream(messages, **options):
         console.print(chunk.text, end="", markup=False, highlight=False)
         parts.append(chunk.text)
-        if chunk.usage is not None:
-            usage, finish = chunk.usage, chunk.finish_reason or "stop"
+        if chunk.finish_reason is not None:
+            usage, finish = chunk.usage or usage, chunk.finish_reason
     console.print()
-    return "".join(parts), usage, finish
+    return ChatResult(
+        "".join(parts),
+        finish,
+        usage,
+        engine.name,
+        latency_s=time.perf_counter() - started,
+    )
+
+
+class ChatLog:
+    """Records every exchange of a session in the store, as `pasar serve` does (--no-log: not)."""
+
+    def __init__(self, engine: Engine, model_name: str, options: dict[str, Any]):
+        self.store = open_store(get_settings().store_url_resolved)
+        self.conversation_id: str | None = None
+        sampling = {k: v for k, v in options.items() if k != "json_schema"}
+        sampling["json_schema"] = options.get("json_schema") is not None
+        self.record = ExchangeRecord(
+            model=engine.name,
+            model_version=model_version(resolve_model(model_name)),
+            engine=engine.kind,
+            sampling=sampling,
+        )
+
+    def save(self, messages: list[Message], result: ChatResult) -> str:
+        """Store the exchange; returns the answer's message id (for `pasar feedback give`)."""
+        message_id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.conversation_id = record_exchange(
+            self.store,
+            conversation_id=self.conversation_id,
+            request_messages=messages,
+            completion_id=message_id,
+            answers=[result],
+            record=self.record,
+        )
+        return message_id
 
 
 def chat(
@@ -71,6 +112,9 @@ def chat(
         Path | None, typer.Option(help="JSON schema file: the answer is forced to match it.")
     ] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Print answers whole.")] = False,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not record this chat in the store.")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="With -p: also write the answer as JSON.")
     ] = None,
@@ -90,23 +134,32 @@ def chat(
     }
     with err_console.status("loading model..."):
         llm = load_engine(model, engine=engine)
+    log = None if no_log else ChatLog(llm, model or get_settings().model, options)
     base: list[Message] = [{"role": "system", "content": system}] if system else []
 
     if prompt is not None:
         messages = [*base, {"role": "user", "content": prompt}]
-        text, usage, finish = answer(llm, messages, stream=not no_stream, **options)
+        result = answer(llm, messages, stream=not no_stream, **options)
+        message_id = log.save(messages, result) if log else None
+        if message_id:
+            err_console.print(
+                f"[dim]saved as {message_id}: pasar feedback give {message_id} "
+                "--up | --down [--correction TEXT][/]",
+                highlight=False,
+            )
         write_report(
             out,
             {
                 "model": llm.name,
                 "engine": llm.kind,
                 "prompt": prompt,
-                "text": text,
-                "finish_reason": finish,
+                "text": result.text,
+                "finish_reason": result.finish_reason,
                 "usage": {
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
+                    "prompt_tokens": result.usage.prompt_tokens,
+                    "completion_tokens": result.usage.completion_tokens,
                 },
+                "message_id": message_id,
                 "settings": {k: v for k, v in options.items() if k != "json_schema"},
             },
         )
@@ -133,18 +186,23 @@ def chat(
                 break
             if line == "/reset":
                 messages = list(base)
+                if log:
+                    log.conversation_id = None
                 console.print("[dim]conversation forgotten[/]")
                 continue
             messages.append({"role": "user", "content": line})
             try:
-                text, usage, _ = answer(llm, messages, stream=not no_stream, **options)
+                result = answer(llm, messages, stream=not no_stream, **options)
             except PasarError as exc:
                 messages.pop()
                 err_console.print(f"[red]error:[/] {exc}")
                 continue
-            messages.append({"role": "assistant", "content": text})
+            saved = f", saved as {log.save(messages, result)}" if log else ""
+            messages.append({"role": "assistant", "content": result.text})
             console.print(
-                f"[dim]{usage.prompt_tokens} prompt + {usage.completion_tokens} answer tokens[/]"
+                f"[dim]{result.usage.prompt_tokens} prompt + {result.usage.completion_tokens} "
+                f"answer tokens{saved}[/]",
+                highlight=False,
             )
     except KeyboardInterrupt:
         console.print()

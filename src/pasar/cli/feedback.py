@@ -12,9 +12,11 @@ from pasar.cli.output import console, run_guarded, write_report
 from pasar.config import get_settings
 from pasar.data.feedback import FORMATS, feedback_rows, write_jsonl
 from pasar.store.db import open_store
-from pasar.store.interactions import feedback_examples
+from pasar.store.interactions import add_feedback, feedback_examples
 
-app = typer.Typer(help="Export feedback as training data.", no_args_is_help=True)
+app = typer.Typer(
+    help="Give feedback on answers; export it as training data.", no_args_is_help=True
+)
 
 
 @app.command("export")
@@ -50,3 +52,30 @@ def export_command(
         report,
         {"format": format, "rows": n, "answers_with_feedback": len(examples), "out": str(out)},
     )
+
+
+@app.command("give")
+@run_guarded
+def give_command(
+    message_id: Annotated[str, typer.Argument(help="The answer's id (`pasar chat` prints it).")],
+    up: Annotated[bool, typer.Option("--up", help="Thumbs up.")] = False,
+    down: Annotated[bool, typer.Option("--down", help="Thumbs down.")] = False,
+    correction: Annotated[str | None, typer.Option(help="The answer you wanted.")] = None,
+    comment: Annotated[str | None, typer.Option(help="A note.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="A tag (repeatable).")] = None,
+) -> None:
+    """Give feedback on a recorded answer, as the web UI and POST /v1/feedback do."""
+    if up and down:
+        raise ValueError("give --up or --down, not both")
+    rating = "up" if up else "down" if down else None
+    if rating is None and not correction and not comment:
+        raise ValueError("give --up, --down, --correction or --comment")
+    feedback_id = add_feedback(
+        open_store(get_settings().store_url_resolved),
+        message_id=message_id,
+        rating=rating,
+        correction=correction,
+        comment=comment,
+        tags=tag or [],
+    )
+    console.print(f"feedback {feedback_id} saved on {message_id}")
