@@ -49,6 +49,7 @@ class AlignOptions:
     seed: int = 0
     save_steps: int = 50
     resume: bool = False
+    report_to: str = "none"  # also log to "tensorboard" (in output_dir/runs), "wandb", ...
 
     def __post_init__(self) -> None:
         if self.method not in NEEDS:
@@ -80,7 +81,7 @@ def common_args(options: AlignOptions) -> dict[str, Any]:
         "seed": options.seed,
         "bf16": False,
         "gradient_checkpointing": False,
-        "report_to": "none",
+        "report_to": options.report_to,
         "use_cpu": not torch.cuda.is_available(),
         "remove_unused_columns": False,
     }

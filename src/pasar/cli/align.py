@@ -34,6 +34,7 @@ Batch = Annotated[int, typer.Option(help="Sequences per step per device.")]
 Accum = Annotated[int, typer.Option(help="Gradient accumulation steps.")]
 MaxLen = Annotated[int, typer.Option(help="Longest prompt + completion, in tokens.")]
 Resume = Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --output.")]
+ReportTo = Annotated[str, typer.Option(help="Also log to: tensorboard, wandb, ... (none).")]
 
 
 def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
@@ -50,6 +51,7 @@ def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
         grad_accum: Accum = 1,
         max_length: MaxLen = 512,
         resume: Resume = False,
+        report_to: ReportTo = "none",
     ) -> None:
         from pasar.align.run import AlignOptions, run_alignment
 
@@ -66,6 +68,7 @@ def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
             grad_accum=grad_accum,
             max_length=max_length,
             resume=resume,
+            report_to=report_to,
         )
         report = run_alignment(options)
         console.print(
