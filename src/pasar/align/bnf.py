@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -174,11 +175,9 @@ class BNFTrainer(Trainer):
 
             model = get_peft_model(model, peft_config)
         self.ref_mode: RefMode = args.ref
-        if (
-            self.ref_mode == "adapter"
-            and peft_config is None
-            and not hasattr(model, "disable_adapter")
-        ):
+        from peft import PeftModel
+
+        if self.ref_mode == "adapter" and not isinstance(model, PeftModel):
             raise ValueError(
                 "ref='adapter' needs a PEFT model (--lora); use 'model' or 'precompute'"
             )
@@ -288,16 +287,8 @@ class BNFTrainer(Trainer):
         super().log(logs, start_time)
 
 
-class _adapter_off:
-    """Context: a PEFT model's adapter switched off (the base model = the reference)."""
+def _adapter_off(model: Any) -> AbstractContextManager[Any]:
+    """A PEFT model with its adapter switched off (its base = the reference); others as they are."""
+    from peft import PeftModel
 
-    def __init__(self, model: Any):
-        self.context = model.disable_adapter() if hasattr(model, "disable_adapter") else None
-
-    def __enter__(self) -> None:
-        if self.context is not None:
-            self.context.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.context is not None:
-            self.context.__exit__(*exc)
+    return model.disable_adapter() if isinstance(model, PeftModel) else nullcontext()

@@ -62,7 +62,7 @@ class AlignOptions:
             )
 
 
-DEFAULT_LR = {"sft": 2e-5, "bnf": 1e-5, "dpo": 1e-6 * 5, "kto": 5e-6}
+DEFAULT_LR = {"sft": 2e-5, "bnf": 1e-5, "dpo": 5e-6, "kto": 5e-6}
 
 
 def common_args(options: AlignOptions) -> dict[str, Any]:
@@ -131,32 +131,19 @@ def build_trainer(options: AlignOptions, model: Any, tokenizer: Any, dataset: An
             peft_config=peft,
             callbacks=log,
         )
-    if options.method == "dpo":
-        from trl import DPOConfig, DPOTrainer
+    # DPO and KTO take the same arguments; TRL's own trainers, as the baselines.
+    from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
-        dpo = DPOConfig(
-            **args,
-            max_length=options.max_length,
-            precompute_ref_log_probs=options.ref == "precompute",
-        )
-        return DPOTrainer(
-            model=model,
-            ref_model=reference_copy(options, model),
-            args=dpo,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            peft_config=peft,
-            callbacks=log,
-        )
-    from trl import KTOConfig, KTOTrainer
-
-    kto = KTOConfig(
+    config_class, trainer_class = {"dpo": (DPOConfig, DPOTrainer), "kto": (KTOConfig, KTOTrainer)}[
+        options.method
+    ]
+    config = config_class(
         **args, max_length=options.max_length, precompute_ref_log_probs=options.ref == "precompute"
     )
-    return KTOTrainer(
+    return trainer_class(
         model=model,
         ref_model=reference_copy(options, model),
-        args=kto,
+        args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft,

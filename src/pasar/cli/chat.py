@@ -17,7 +17,7 @@ from pasar.errors import PasarError
 from pasar.models.engine import Engine
 from pasar.models.registry import load_engine, model_version, resolve_model
 from pasar.models.types import ChatResult, FinishReason, Message, Usage
-from pasar.store.db import open_store
+from pasar.store.db import open_configured_store
 from pasar.store.interactions import ExchangeRecord, record_exchange
 
 REPL_HELP = (
@@ -64,7 +64,7 @@ class ChatLog:
     """Records every exchange of a session in the store, as `pasar serve` does (--no-log: not)."""
 
     def __init__(self, engine: Engine, model_name: str, options: dict[str, Any]):
-        self.store = open_store(get_settings().store_url_resolved)
+        self.store = open_configured_store()
         self.conversation_id: str | None = None
         sampling = {k: v for k, v in options.items() if k != "json_schema"}
         sampling["json_schema"] = options.get("json_schema") is not None

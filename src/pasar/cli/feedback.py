@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from pasar.cli.output import console, run_guarded, write_report
-from pasar.config import get_settings
 from pasar.data.feedback import FORMATS, feedback_rows, write_jsonl
-from pasar.store.db import open_store
+from pasar.store.db import open_configured_store
 from pasar.store.interactions import add_feedback, feedback_examples
 
 app = typer.Typer(
@@ -43,9 +42,7 @@ def export_command(
     a correction = a (correction, answer) pair and an SFT example of the correction."""
     if format not in FORMATS:
         raise ValueError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
-    examples = feedback_examples(
-        open_store(get_settings().store_url_resolved), since=since, model=model
-    )
+    examples = feedback_examples(open_configured_store(), since=since, model=model)
     n = write_jsonl(feedback_rows(examples, format), out)
     console.print(f"wrote {n} {format} rows from {len(examples)} answers with feedback to {out}")
     write_report(
@@ -71,7 +68,7 @@ def give_command(
     if rating is None and not correction and not comment:
         raise ValueError("give --up, --down, --correction or --comment")
     feedback_id = add_feedback(
-        open_store(get_settings().store_url_resolved),
+        open_configured_store(),
         message_id=message_id,
         rating=rating,
         correction=correction,

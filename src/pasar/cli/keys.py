@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from pasar.cli.output import console, run_guarded
-from pasar.config import get_settings
-from pasar.store.db import open_store
+from pasar.store.db import open_configured_store
 from pasar.store.keys import create_key, list_keys, revoke_key
 
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -29,7 +28,7 @@ def create_command(
     """Create a key and print it (once: only its hash is stored). From now on the server
     requires a key on every request."""
     key, info = create_key(
-        open_store(get_settings().store_url_resolved),
+        open_configured_store(),
         name=name,
         scope=scope,
         rate_limit_per_minute=rate_limit,
@@ -46,7 +45,7 @@ def create_command(
 def list_command() -> None:
     """Every key: name, prefix, scope, rate limit, revoked or not."""
     table = Table("name", "prefix", "scope", "per minute", "revoked")
-    for info in list_keys(open_store(get_settings().store_url_resolved)):
+    for info in list_keys(open_configured_store()):
         table.add_row(
             info.name,
             info.prefix + "…",
@@ -61,5 +60,5 @@ def list_command() -> None:
 @run_guarded
 def revoke_command(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    revoke_key(open_store(get_settings().store_url_resolved), name=name)
+    revoke_key(open_configured_store(), name=name)
     console.print(f"revoked {name}")

@@ -11,7 +11,7 @@ import typer
 from pasar.cli.output import console, run_guarded, write_report
 from pasar.config import get_settings
 from pasar.store.commerce import commerce_counts, export_retail, import_retail, load_retail_json
-from pasar.store.db import open_store
+from pasar.store.db import open_configured_store
 
 app = typer.Typer(help="Commerce data in the store: import, export, counts.", no_args_is_help=True)
 
@@ -27,9 +27,7 @@ def import_command(
     ] = False,
 ) -> None:
     """Import users, products, variants and orders (tau2-bench retail format) in one transaction."""
-    counts = import_retail(
-        open_store(get_settings().store_url_resolved), load_retail_json(path), replace=replace
-    )
+    counts = import_retail(open_configured_store(), load_retail_json(path), replace=replace)
     console.print("imported: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 
@@ -39,7 +37,7 @@ def export_command(
     out: Annotated[Path, typer.Option(help="Where to write the retail database JSON.")],
 ) -> None:
     """Write the commerce data back out in the retail format (import → export is lossless)."""
-    data = export_retail(open_store(get_settings().store_url_resolved))
+    data = export_retail(open_configured_store())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     console.print(f"wrote {len(data['users'])} users, {len(data['orders'])} orders to {out}")
@@ -52,7 +50,7 @@ def info_command(
 ) -> None:
     """Where the store is and how many rows of commerce data it holds."""
     url = get_settings().store_url_resolved
-    counts = commerce_counts(open_store(url))
+    counts = commerce_counts(open_configured_store())
     console.print(f"store: {url.split('@')[-1]}")
     console.print(", ".join(f"{n} {table}" for table, n in counts.items()))
     write_report(out, {"store": url.split("@")[-1], "counts": counts})

@@ -74,6 +74,10 @@ def feedback_rows(examples: list[FeedbackExample], fmt: str) -> list[dict[str, A
     raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
 
 
+def jsonl_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
 def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
     """Write rows as JSON lines, atomically (a crash leaves the old file or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +85,7 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
     n = 0
     with tmp.open("w") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(jsonl_line(row))
             n += 1
         f.flush()
         os.fsync(f.fileno())

@@ -143,8 +143,5 @@ class LlamaCppEngine(Engine):
                     raise self._context_error(exc) from exc
                 raise
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
-
     def close(self) -> None:
         self.llm.close()

@@ -76,6 +76,15 @@ def _read_user_models(settings: Settings) -> dict[str, dict[str, Any]]:
     return data
 
 
+def _write_user_models(settings: Settings, models: dict[str, dict[str, Any]]) -> None:
+    """Write the registry atomically: a crash leaves the old file or the new one."""
+    path = _registry_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(models, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
 def builtin_models(settings: Settings) -> list[ModelSpec]:
     gguf = find_embedded_gguf(settings.home)
     return [
@@ -97,20 +106,15 @@ def list_models(settings: Settings | None = None) -> list[ModelSpec]:
 
 
 def add_model(spec: ModelSpec, settings: Settings | None = None) -> None:
-    """Register (or replace) a user model name. Written atomically."""
+    """Register (or replace) a user model name."""
     settings = settings or get_settings()
     if spec.engine not in ENGINES:
         raise ValueError(f"engine {spec.engine!r} is not one of {', '.join(ENGINES)}")
     if spec.name in {m.name for m in builtin_models(settings)}:
         raise ValueError(f"{spec.name!r} is a built-in model name; choose another name")
     models = _read_user_models(settings)
-    fields = {k: v for k, v in asdict(spec).items() if k not in ("name", "builtin")}
-    models[spec.name] = fields
-    path = _registry_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(models, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    models[spec.name] = {k: v for k, v in asdict(spec).items() if k not in ("name", "builtin")}
+    _write_user_models(settings, models)
 
 
 def remove_model(name: str, settings: Settings | None = None) -> None:
@@ -119,7 +123,7 @@ def remove_model(name: str, settings: Settings | None = None) -> None:
     if name not in models:
         raise UnknownModelError(f"{name!r} is not a user-registered model; see `pasar models list`")
     del models[name]
-    _registry_file(settings).write_text(json.dumps(models, indent=2, sort_keys=True))
+    _write_user_models(settings, models)
 
 
 def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # OpenAI chat format: {"role": "system"|"user"|"assistant"|"tool", "content": str, ...}
@@ -44,11 +44,6 @@ class ChatResult:
     def json(self) -> Any:
         """The answer parsed as JSON (for calls made with ``json_schema``)."""
         return json.loads(self.text)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["usage"]["total_tokens"] = self.usage.total_tokens
-        return out
 
 
 @dataclass(frozen=True)

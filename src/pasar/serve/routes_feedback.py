@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from pasar.data.feedback import FORMATS, feedback_rows
+from pasar.data.feedback import FORMATS, feedback_rows, jsonl_line
 from pasar.serve.deps import AdminDep, CallerDep, StateDep
 from pasar.serve.schemas import FeedbackCreate, FeedbackPublic
 from pasar.store.interactions import (
@@ -82,7 +81,7 @@ def export(
     model: str | None = None,
 ) -> Response:
     rows = feedback_rows(feedback_examples(state.store, since=since, model=model), format)
-    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    body = "".join(map(jsonl_line, rows))
     return Response(
         body,
         media_type="application/x-ndjson",

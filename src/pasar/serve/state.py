@@ -49,12 +49,6 @@ class ModelPool:
                 self._versions[name] = model_version(specs[name])
             return self._engines[name], self._versions[name]
 
-    def add(self, engine: Engine, version: str | None = None) -> None:
-        """Serve an already loaded engine under its name (used by tests and embedding apps)."""
-        with self._lock:
-            self._engines[engine.name] = engine
-            self._versions[engine.name] = version
-
     def close(self) -> None:
         for engine in self._engines.values():
             engine.close()

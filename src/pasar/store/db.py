@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pasar.config import get_settings
 from pasar.errors import PasarError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -76,6 +77,11 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def open_configured_store() -> Store:
+    """The store named by PASAR_STORE_URL (default: SQLite under PASAR_HOME)."""
+    return open_store(get_settings().store_url_resolved)
 
 
 def open_store(url: str) -> Store:
