@@ -92,3 +92,85 @@ app.command("dpo")(
 app.command("kto")(
     make_command("kto", "KTO on prompt/completion/label rows (TRL's KTOTrainer), a baseline.")
 )
+
+
+@app.command("onpolicy")
+@run_guarded
+def onpolicy(
+    model: Model,
+    prompts: Annotated[
+        Path, typer.Option(help="Prompts JSONL with train and heldout rows (`pasar eval prompts`).")
+    ],
+    output: Output,
+    judge: Annotated[
+        str, typer.Option(help="verifier, reward:DIR or llm:MODEL: scores the samples.")
+    ] = "verifier",
+    rounds: Annotated[int, typer.Option(help="Sample-judge-train rounds.")] = 2,
+    samples: Annotated[int, typer.Option(help="Completions sampled per train prompt.")] = 4,
+    epochs: Annotated[float, typer.Option(help="Passes over each round's data.")] = 2.0,
+    learning_rate: LR = None,
+    batch_size: Batch = 8,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
+    max_tokens: Annotated[int, typer.Option(help="Longest sample, in tokens.")] = 96,
+    lora: Lora = False,
+    method: Annotated[str, typer.Option(help="bnf, or kto to compare.")] = "bnf",
+    seed: Annotated[int, typer.Option(help="Seed for sampling and training.")] = 0,
+) -> None:
+    """On-policy BNF: each round samples from the current model, keeps the judge's best and
+    worst, trains on them (reference = the round's start), and measures the win rate against
+    the start model on held-out prompts. Rerun the same command to resume after a kill."""
+    from pasar.align.onpolicy import OnPolicyOptions, run_onpolicy
+
+    options = OnPolicyOptions(
+        model=model,
+        prompts=str(prompts),
+        judge=judge,
+        rounds=rounds,
+        samples=samples,
+        output_dir=str(output),
+        method=method,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        lora=lora,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+    )
+    report = run_onpolicy(options, log=console.print)
+    last = report["rounds"][-1]
+    console.print(
+        f"{len(report['rounds'])} rounds done; final model {last['model']}; report "
+        f"{output / 'report.json'}"
+    )
+
+
+@app.command("reward")
+@run_guarded
+def reward(
+    model: Model,
+    data: Annotated[Path, typer.Option(help="prompt/chosen/rejected pairs JSONL.")],
+    output: Output,
+    max_steps: Steps = 100,
+    learning_rate: Annotated[float, typer.Option(help="Learning rate.")] = 1e-5,
+    batch_size: Batch = 4,
+    max_length: MaxLen = 512,
+) -> None:
+    """Train a reward model on preference pairs (TRL's RewardTrainer); judge with reward:DIR."""
+    from pasar.align.reward import RewardOptions, train_reward_model
+
+    report = train_reward_model(
+        RewardOptions(
+            model=model,
+            data=str(data),
+            output_dir=str(output),
+            max_steps=max_steps,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_length=max_length,
+        )
+    )
+    console.print(
+        f"reward model: {report['steps']} steps in {report['runtime_s']} s, saved in {output}; "
+        f"judge with --judge reward:{output}"
+    )

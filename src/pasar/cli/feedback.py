@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from pasar.cli.output import console, run_guarded, write_report
-from pasar.data.feedback import FORMATS, feedback_rows, write_jsonl
+from pasar.data.feedback import FORMATS, feedback_rows
+from pasar.data.files import write_jsonl
 from pasar.store.db import open_configured_store
 from pasar.store.interactions import add_feedback, feedback_examples
 

@@ -13,10 +13,7 @@ Formats (conversational, as TRL names them):
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from pasar.store.interactions import FeedbackExample
@@ -72,22 +69,3 @@ def feedback_rows(examples: list[FeedbackExample], fmt: str) -> list[dict[str, A
     if fmt == "dpo":
         return feedback_to_pairs(examples)
     raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-
-
-def jsonl_line(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
-    """Write rows as JSON lines, atomically (a crash leaves the old file or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with tmp.open("w") as f:
-        for row in rows:
-            f.write(jsonl_line(row))
-            n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
@@ -26,3 +27,11 @@ def detect_language(text: str) -> str | None:
     """The ISO code of ``text``'s language among pasar's six, or None if lingua cannot tell."""
     found = detector().detect_language_of(text)
     return CODES.get(found) if found is not None else None
+
+
+def phrase_pattern(phrase: str, language: str) -> str:
+    """A regex for ``phrase`` as whole words; Thai writes no spaces between words, so there any
+    occurrence counts."""
+    if language == "th":
+        return re.escape(phrase)
+    return rf"(?<!\w){re.escape(phrase)}(?!\w)"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pasar.evaluate.glossary import spellings
-from pasar.evaluate.languages import LANGUAGES, detect_language
+from pasar.evaluate.languages import LANGUAGES, detect_language, phrase_pattern
 
 TEMPLATES = {
     "en": "Write a product title in English (at most {n} characters) for: {name}; {options}. "
@@ -115,10 +115,7 @@ ABSENT_VALUES = {"none", "no", "not resistant"}
 def _mentions(text: str, value: str, language: str) -> bool:
     lowered = text.lower()
     for spelling in spellings(value, language):
-        s = spelling.lower()
-        # Whole words for Latin scripts; Thai has no spaces between words.
-        pattern = re.escape(s) if language == "th" else rf"(?<!\w){re.escape(s)}(?!\w)"
-        if re.search(pattern, lowered):
+        if re.search(phrase_pattern(spelling.lower(), language), lowered):
             return True
     return False
 

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from pasar.data.feedback import FORMATS, feedback_rows, jsonl_line
+from pasar.data.feedback import FORMATS, feedback_rows
+from pasar.data.files import jsonl_line
 from pasar.serve.deps import AdminDep, CallerDep, StateDep
 from pasar.serve.schemas import FeedbackCreate, FeedbackPublic
 from pasar.store.interactions import (

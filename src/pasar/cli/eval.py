@@ -1,0 +1,103 @@
+"""``pasar eval``: evaluation prompts from the retail database, and win rates between models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pasar.cli.output import console, run_guarded
+
+app = typer.Typer(
+    help="Evaluate: write verifiable prompts, compare a model with a baseline (win rate).",
+    no_args_is_help=True,
+)
+
+DEFAULT_DB = Path("../shared/data/retail/db.json")
+
+
+@app.command("prompts")
+@run_guarded
+def prompts(
+    out: Annotated[Path, typer.Option(help="JSONL file to write (train and held-out rows).")],
+    per_language: Annotated[int, typer.Option(help="Prompts per task and language.")] = 20,
+    seed: Annotated[int, typer.Option(help="Same seed, same prompts.")] = 0,
+    task: Annotated[
+        list[str] | None, typer.Option(help="title and/or order (default: both).")
+    ] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="en, id, ms, th, vi, tl (default: all six).")
+    ] = None,
+    db: Annotated[Path, typer.Option(help="Retail database JSON.")] = DEFAULT_DB,
+) -> None:
+    """Write listing-title and order-answer prompts, split by product and by customer into
+    train and held-out, with the facts the verifier checks."""
+    from pasar.data.files import write_jsonl
+    from pasar.evaluate.languages import LANGUAGES
+    from pasar.evaluate.prompts import TASKS, make_prompts
+
+    if not db.exists():
+        raise ValueError(f"{db} does not exist; pass --db PATH to the retail db.json")
+    if per_language < 1:
+        raise ValueError("--per-language must be at least 1")
+    rows = make_prompts(
+        json.loads(db.read_text()),
+        per_language=per_language,
+        seed=seed,
+        tasks=task or TASKS,
+        languages=language or tuple(LANGUAGES),
+    )
+    write_jsonl(rows, out)
+    held = sum(r["split"] == "heldout" for r in rows)
+    console.print(f"{len(rows)} prompts ({len(rows) - held} train, {held} held-out) -> {out}")
+
+
+@app.command("winrate")
+@run_guarded
+def winrate(
+    model: Annotated[str, typer.Option(help="The model to evaluate (name, HF dir, GGUF, URL).")],
+    baseline: Annotated[str, typer.Option(help="The model to compare against.")],
+    prompts: Annotated[Path, typer.Option(help="Prompts JSONL (`pasar eval prompts`).")],
+    judge: Annotated[
+        str, typer.Option(help="verifier, reward:DIR (`pasar align reward`) or llm:MODEL.")
+    ] = "verifier",
+    out: Annotated[Path, typer.Option(help="Report JSON; the chart goes beside it (.png).")] = Path(
+        "winrate.json"
+    ),
+    split: Annotated[str, typer.Option(help="train, heldout or all rows of the file.")] = "heldout",
+    max_tokens: Annotated[int, typer.Option(help="Longest completion, in tokens.")] = 128,
+    temperature: Annotated[float, typer.Option(help="0 = greedy (reproducible).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Sampling seed (when temperature > 0).")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Prompts generated at once.")] = 16,
+    engine: Annotated[
+        str | None, typer.Option(help="Run both models on this engine (llamacpp, hf, http).")
+    ] = None,
+) -> None:
+    """Win rate of MODEL against BASELINE: wins, ties (count half), losses, a 95% bootstrap
+    interval, per language and per task, every verdict in the report, and a PNG chart."""
+    from pasar.evaluate.compare import Generation, compare_models, write_winrate_report
+    from pasar.evaluate.judges import load_judge
+    from pasar.evaluate.prompts import read_prompts
+
+    rows = read_prompts(prompts, split)
+    settings = Generation(
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        batch_size=batch_size,
+        engine=engine,
+    )
+    report = compare_models(model, baseline, rows, load_judge(judge), settings)
+    report["prompts"] = {"file": str(prompts), "split": split}
+    chart = write_winrate_report(report, out)
+    o = report["overall"]
+    console.print(
+        f"{model} vs {baseline}: win rate {o['win_rate']:.3f} (95% CI {o['ci95'][0]:.3f}–"
+        f"{o['ci95'][1]:.3f}); {o['wins']} wins, {o['ties']} ties, {o['losses']} losses on "
+        f"{o['n']} prompts"
+    )
+    for name, group in report["by_language"].items():
+        console.print(f"  {name:8} {group['win_rate']:.3f}  (n={group['n']})")
+    console.print(f"report: {out}  chart: {chart}")

@@ -1,0 +1,163 @@
+"""Model against baseline on a prompts file: generate, judge, report (JSON + PNG chart).
+
+    report = compare_models("out/bnf", "smollm2-135m-instruct", prompts, load_judge("verifier"),
+                            Generation(max_tokens=96))
+
+The report holds wins/ties/losses, the win rate (ties count half) with a 95% bootstrap interval,
+per-language and per-task breakdowns, every prompt's two completions and verdict, and the
+generation settings, so that any number in it can be traced and rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pasar.data.files import write_json
+from pasar.evaluate.judges import Judge
+from pasar.evaluate.winrate import win_rate, win_rates_by
+from pasar.models.engine import Engine
+
+
+@dataclass(frozen=True)
+class Generation:
+    """How completions are sampled (greedy by default, so a comparison is reproducible)."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    batch_size: int = 16
+    engine: str | None = None  # None: each model's default engine
+
+
+def generate(
+    engine: Engine, prompts: Sequence[dict[str, Any]], settings: Generation, *, desc: str = ""
+) -> list[str]:
+    """One completion per prompt, ``batch_size`` prompts at a time, with a progress bar."""
+    texts: list[str] = []
+    with tqdm(total=len(prompts), desc=desc or engine.name, unit="prompt") as bar:
+        for start in range(0, len(prompts), settings.batch_size):
+            chunk = prompts[start : start + settings.batch_size]
+            results = engine.batch(
+                [p["messages"] for p in chunk],
+                max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                seed=settings.seed + start,
+            )
+            texts.extend(r.text for r in results)
+            bar.update(len(chunk))
+    return texts
+
+
+def completions_of(
+    model: str, prompts: Sequence[dict[str, Any]], settings: Generation
+) -> list[str]:
+    from pasar.models.registry import load_engine
+
+    with load_engine(model, engine=settings.engine) as engine:
+        return generate(engine, prompts, settings, desc=model)
+
+
+def judge_report(
+    prompts: Sequence[dict[str, Any]],
+    completions: Sequence[str],
+    baseline_completions: Sequence[str],
+    judge: Judge,
+    **meta: Any,
+) -> dict[str, Any]:
+    """Judge model against baseline on every prompt; the report as a dict."""
+    verdicts = judge.compare(prompts, completions, baseline_completions)
+    rows = [
+        {
+            "id": p["id"],
+            "task": p.get("task", "chat"),
+            "language": p.get("language", "unknown"),
+            "outcome": outcome,
+            "completion": c,
+            "baseline_completion": b,
+            **detail,
+        }
+        for p, c, b, (outcome, detail) in zip(
+            prompts, completions, baseline_completions, verdicts, strict=True
+        )
+    ]
+    return {
+        **meta,
+        "judge": judge.name,
+        "overall": win_rate([r["outcome"] for r in rows]).to_dict(),
+        "by_language": {k: v.to_dict() for k, v in win_rates_by(rows, "language").items()},
+        "by_task": {k: v.to_dict() for k, v in win_rates_by(rows, "task").items()},
+        "rows": rows,
+    }
+
+
+def compare_models(
+    model: str,
+    baseline: str,
+    prompts: Sequence[dict[str, Any]],
+    judge: Judge,
+    settings: Generation,
+    *,
+    baseline_completions: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    if baseline_completions is None:
+        baseline_completions = completions_of(baseline, prompts, settings)
+    completions = completions_of(model, prompts, settings)
+    return judge_report(
+        prompts,
+        completions,
+        baseline_completions,
+        judge,
+        model=model,
+        baseline=baseline,
+        generation=asdict(settings),
+        runtime_s=round(time.perf_counter() - started, 1),
+    )
+
+
+def write_winrate_report(report: dict[str, Any], out: Path) -> Path:
+    """``out`` (JSON) and its chart beside it (same name, .png); returns the chart's path."""
+    write_json(report, out)
+    return plot_winrate(report, out.with_suffix(".png"))
+
+
+def plot_winrate(report: dict[str, Any], path: Path) -> Path:
+    """Stacked wins/ties/losses per language and per task, win rate with its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [("all", report["overall"])]
+    groups += [(f"lang {k}", v) for k, v in report["by_language"].items()]
+    groups += [(f"task {k}", v) for k, v in report["by_task"].items()]
+    names = [g for g, _ in groups]
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(groups) + 2), 4.5))
+    bottom = [0.0] * len(groups)
+    for part, color in (("wins", "#2e7d32"), ("ties", "#bdbdbd"), ("losses", "#c62828")):
+        shares = [g[part] / g["n"] for _, g in groups]
+        ax.bar(names, shares, bottom=bottom, color=color, label=part)
+        bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
+    rates = [g["win_rate"] for _, g in groups]
+    low = [g["win_rate"] - g["ci95"][0] for _, g in groups]
+    high = [g["ci95"][1] - g["win_rate"] for _, g in groups]
+    ax.errorbar(names, rates, yerr=[low, high], fmt="o", color="black", label="win rate (95% CI)")
+    ax.axhline(0.5, color="black", linewidth=0.6, linestyle="--")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of prompts")
+    title = f"{report['model']} vs {report['baseline']} (judge: {report['judge']})"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

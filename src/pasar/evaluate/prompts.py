@@ -1,0 +1,103 @@
+"""Evaluation prompts: one JSONL row per task, with what its verifier needs.
+
+    {"id": "title-id-0-3", "task": "title", "language": "id", "split": "train",
+     "messages": [{"role": "user", "content": "..."}], "facts": {...}}
+
+Rows are made deterministically from the retail database with a seed; ``split`` keeps held-out
+products (titles) and held-out customers (orders) away from training. Any JSONL with ``id`` and
+``messages`` is a prompts file; ``task``/``facts`` are needed only by the verifier judge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pasar.evaluate.languages import LANGUAGES
+from pasar.evaluate.listing import TitleTask, Verdict, title_tasks, verify_title
+from pasar.evaluate.orders import OrderTask, order_tasks, verify_order_answer
+
+TASKS = ("title", "order")
+SPLITS = ("train", "heldout", "all")
+
+
+def make_prompts(
+    db: dict[str, Any],
+    *,
+    per_language: int,
+    seed: int = 0,
+    tasks: Iterable[str] = TASKS,
+    languages: Iterable[str] = tuple(LANGUAGES),
+) -> list[dict[str, Any]]:
+    """``per_language`` prompts per task and language, as prompt rows."""
+    rows = []
+    languages = tuple(languages)
+    for task in tasks:
+        if task == "title":
+            for t in title_tasks(db, per_language=per_language, seed=seed, languages=languages):
+                rows.append(row(t.id, "title", t.language, t.split, _user(t.prompt), t.to_dict()))
+        elif task == "order":
+            for o in order_tasks(db, per_language=per_language, seed=seed, languages=languages):
+                rows.append(row(o.id, "order", o.language, o.split, o.messages, o.to_dict()))
+        else:
+            raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    return rows
+
+
+def _user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def row(
+    id: str, task: str, language: str, split: str, messages: list[dict[str, str]], facts: Any
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "task": task,
+        "language": language,
+        "split": split,
+        "messages": messages,
+        "facts": facts,
+    }
+
+
+def read_prompts(path: Path, split: str = "all") -> list[dict[str, Any]]:
+    """Prompt rows of a JSONL file (rows without a split are in every split)."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist; write one with `pasar eval prompts --out {path}`"
+        )
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n} is not JSON ({exc.msg})") from exc
+        if not isinstance(item, dict) or "id" not in item or "messages" not in item:
+            raise ValueError(f"{path}:{n} needs an 'id' and 'messages' (a chat prompt)")
+        item.setdefault("task", "chat")
+        item.setdefault("language", "unknown")
+        if split == "all" or item.get("split", split) == split:
+            rows.append(item)
+    if not rows:
+        raise ValueError(f"{path} has no prompts in split {split!r}")
+    return rows
+
+
+def verify(prompt: dict[str, Any], completion: str) -> Verdict:
+    """The verifier's verdict on a completion of a prompt row."""
+    task, facts = prompt.get("task"), prompt.get("facts")
+    if task == "title" and facts:
+        return verify_title(TitleTask(**facts), completion)
+    if task == "order" and facts:
+        return verify_order_answer(OrderTask(**facts), completion)
+    raise ValueError(
+        f"prompt {prompt.get('id')!r} has no verifier (task {task!r}); the verifier judge needs "
+        "rows from `pasar eval prompts`; use a reward model or LLM judge for other prompts"
+    )
