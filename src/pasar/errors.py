@@ -31,3 +31,7 @@ class ContextLengthError(PasarError, ValueError):
 
 class InvalidSchemaError(PasarError, ValueError):
     """A JSON schema for constrained output that is not valid or not supported."""
+
+
+class MissingInputError(PasarError, FileNotFoundError):
+    """A file the user named (prompts, data, a model directory) that does not exist."""

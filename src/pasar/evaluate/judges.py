@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pasar.errors import MissingInputError
 from pasar.evaluate.prompts import verify
 from pasar.evaluate.winrate import outcome_from_scores
 
@@ -88,7 +89,7 @@ class RewardModelJudge(PointwiseJudge):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if not (Path(path) / "config.json").exists():
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"{path} is not a reward model directory; train one with `pasar align reward`"
             )
         self.name = f"reward:{path}"

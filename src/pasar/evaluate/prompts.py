@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pasar.errors import MissingInputError
 from pasar.evaluate.languages import LANGUAGES
 from pasar.evaluate.listing import TitleTask, Verdict, title_tasks, verify_title
 from pasar.evaluate.orders import OrderTask, order_tasks, verify_order_answer
@@ -68,7 +69,7 @@ def read_prompts(path: Path, split: str = "all") -> list[dict[str, Any]]:
     if split not in SPLITS:
         raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     if not path.exists():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"{path} does not exist; write one with `pasar eval prompts --out {path}`"
         )
     rows = []
