@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +15,17 @@ from pasar.models.embedded import find_embedded_gguf
 
 TESTS = Path(__file__).parent
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
+
+
+def run_pasar(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The pasar command in a subprocess, as a user runs it (wide terminal for whole lines)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pasar.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_pasar
 
 from pasar.config import get_settings
 from pasar.models.types import ChatResult, Usage
 from pasar.store.db import open_store
 from pasar.store.interactions import ExchangeRecord, add_feedback, record_exchange
-
-
-def pasar(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pasar.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 @pytest.fixture
@@ -50,7 +38,7 @@ def feedback_file(pasar_home: Path, tmp_path: Path) -> Path:
         )
         add_feedback(store, message_id=f"c{i}", rating="down", correction=correction)
     out = tmp_path / "feedback.jsonl"
-    assert pasar("feedback", "export", "--format", "bnf", "--out", str(out)).returncode == 0
+    assert run_pasar("feedback", "export", "--format", "bnf", "--out", str(out)).returncode == 0
     return out
 
 
@@ -58,7 +46,7 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
     rows = [json.loads(line) for line in feedback_file.read_text().splitlines()]
     assert [r["label"] for r in rows] == [True, False, False]  # a correction, two bad answers
     output = tmp_path / "aligned"
-    done = pasar(
+    done = run_pasar(
         "align",
         "bnf",
         "--model",
@@ -83,10 +71,10 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
     assert report["last_log"]["kl"] > 0  # it moved away from the reference
     assert (output / "curves.png").stat().st_size > 1000 and (output / "log.csv").exists()
     # The output directory is a model name anywhere in pasar.
-    answer = pasar("chat", "-m", str(output), "-p", "Hi", "--max-tokens", "8")
+    answer = run_pasar("chat", "-m", str(output), "-p", "Hi", "--max-tokens", "8")
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert answer.stdout.strip()
-    again = pasar(
+    again = run_pasar(
         "align",
         "bnf",
         "--model",
@@ -102,7 +90,7 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
 
 
 def test_wrong_data_for_the_method_says_which_export_to_use(feedback_file: Path, tmp_path: Path):
-    done = pasar(
+    done = run_pasar(
         "align",
         "dpo",
         "--model",

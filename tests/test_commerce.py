@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, run_pasar
 
 from pasar.store.commerce import (
     commerce_counts,
@@ -84,23 +82,15 @@ def test_bad_files_are_refused(tmp_path: Path):
 
 
 def test_store_cli_import_export(pasar_home: Path, tmp_path: Path, retail):
-    def pasar(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pasar.cli.main", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    done = pasar("store", "import", str(RETAIL_DB))
+    done = run_pasar("store", "import", str(RETAIL_DB))
     assert done.returncode == 0, done.stderr
     assert "1000 orders" in " ".join(done.stdout.split())
-    again = pasar("store", "import", str(RETAIL_DB))
+    again = run_pasar("store", "import", str(RETAIL_DB))
     assert again.returncode == 2 and "--replace" in again.stderr
-    assert pasar("store", "import", str(RETAIL_DB), "--replace").returncode == 0
+    assert run_pasar("store", "import", str(RETAIL_DB), "--replace").returncode == 0
     out = tmp_path / "export.json"
-    assert pasar("store", "export", "--out", str(out)).returncode == 0
+    assert run_pasar("store", "export", "--out", str(out)).returncode == 0
     assert json.loads(out.read_text()) == retail
     report = tmp_path / "info.json"
-    assert pasar("store", "info", "--out", str(report)).returncode == 0
+    assert run_pasar("store", "info", "--out", str(report)).returncode == 0
     assert json.loads(report.read_text())["counts"]["users"] == 500

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, run_pasar
 
 from pasar.data.files import write_jsonl
 from pasar.evaluate.judges import RewardModelJudge
-
-
-def pasar(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pasar.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 @pytest.fixture(scope="module")
 def prompts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("eval") / "prompts.jsonl"
     db = SHARED_DATA / "retail" / "db.json"
-    done = pasar("eval", "prompts", "--out", str(path), "--per-language", "2", "--db", str(db))
+    done = run_pasar("eval", "prompts", "--out", str(path), "--per-language", "2", "--db", str(db))
     assert done.returncode == 0, done.stderr
     return path
 
@@ -41,13 +28,13 @@ def test_prompts_command_writes_both_tasks_and_splits(prompts_file: Path):
     assert {r["split"] for r in rows} == {"train", "heldout"}
     again = prompts_file.with_name("again.jsonl")
     db = SHARED_DATA / "retail" / "db.json"
-    pasar("eval", "prompts", "--out", str(again), "--per-language", "2", "--db", str(db))
+    run_pasar("eval", "prompts", "--out", str(again), "--per-language", "2", "--db", str(db))
     assert again.read_text() == prompts_file.read_text()
 
 
 def test_a_model_against_itself_ties_everywhere(tiny_hf_dir: Path, prompts_file: Path, tmp_path):
     out = tmp_path / "report.json"
-    done = pasar(
+    done = run_pasar(
         "eval", "winrate", "--model", str(tiny_hf_dir), "--baseline", str(tiny_hf_dir),
         "--prompts", str(prompts_file), "--judge", "verifier", "--split", "all",
         "--max-tokens", "8", "--out", str(out),
@@ -67,12 +54,12 @@ def test_a_model_against_itself_ties_everywhere(tiny_hf_dir: Path, prompts_file:
 
 
 def test_bad_judge_and_missing_prompts_are_clear_errors(tmp_path: Path, prompts_file: Path):
-    done = pasar(
+    done = run_pasar(
         "eval", "winrate", "--model", "m", "--baseline", "b", "--prompts", str(prompts_file),
         "--judge", "oracle",
     )  # fmt: skip
     assert done.returncode == 2 and "unknown judge 'oracle'" in done.stderr
-    done = pasar(
+    done = run_pasar(
         "eval", "winrate", "--model", "m", "--baseline", "b",
         "--prompts", str(tmp_path / "none.jsonl"),
     )  # fmt: skip
@@ -92,7 +79,7 @@ def test_reward_model_learns_pairs_and_judges(tiny_hf_dir: Path, tmp_path: Path)
     data = tmp_path / "pairs.jsonl"
     write_jsonl(pairs, data)
     out = tmp_path / "rm"
-    done = pasar(
+    done = run_pasar(
         "align", "reward", "--model", str(tiny_hf_dir), "--data", str(data),
         "--output", str(out), "--max-steps", "20", "--learning-rate", "1e-3",
     )  # fmt: skip
@@ -113,7 +100,7 @@ def test_reward_needs_pairs(tiny_hf_dir: Path, tmp_path: Path):
     write_jsonl(
         [{"prompt": [{"role": "user", "content": "q"}], "completion": [], "label": True}], data
     )
-    done = pasar(
+    done = run_pasar(
         "align", "reward", "--model", str(tiny_hf_dir), "--data", str(data),
         "--output", str(tmp_path / "rm"),
     )  # fmt: skip

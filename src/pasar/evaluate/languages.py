@@ -35,3 +35,9 @@ def phrase_pattern(phrase: str, language: str) -> str:
     if language == "th":
         return re.escape(phrase)
     return rf"(?<!\w){re.escape(phrase)}(?!\w)"
+
+
+def check_languages(languages: tuple[str, ...]) -> None:
+    unknown = set(languages) - set(LANGUAGES)
+    if unknown:
+        raise ValueError(f"unknown languages {sorted(unknown)}; use {', '.join(LANGUAGES)}")

@@ -21,7 +21,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pasar.evaluate.glossary import spellings
-from pasar.evaluate.languages import LANGUAGES, detect_language, phrase_pattern
+from pasar.evaluate.languages import (
+    LANGUAGES,
+    check_languages,
+    detect_language,
+    phrase_pattern,
+)
 
 TEMPLATES = {
     "en": "Write a product title in English (at most {n} characters) for: {name}; {options}. "
@@ -70,9 +75,7 @@ def title_tasks(
     languages: tuple[str, ...] = tuple(LANGUAGES),
 ) -> list[TitleTask]:
     """``per_language`` tasks per language, each a random variant of a random product."""
-    unknown = set(languages) - set(LANGUAGES)
-    if unknown:
-        raise ValueError(f"unknown languages {sorted(unknown)}; use {', '.join(LANGUAGES)}")
+    check_languages(languages)
     rng = random.Random(seed)
     products = sorted(db["products"].values(), key=lambda p: p["product_id"])
     tasks = []

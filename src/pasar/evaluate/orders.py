@@ -20,7 +20,12 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pasar.evaluate.languages import LANGUAGES, detect_language, phrase_pattern
+from pasar.evaluate.languages import (
+    LANGUAGES,
+    check_languages,
+    detect_language,
+    phrase_pattern,
+)
 from pasar.evaluate.listing import Verdict, held_out
 
 QUESTIONS = {
@@ -129,9 +134,7 @@ def order_tasks(
     languages: tuple[str, ...] = tuple(LANGUAGES),
 ) -> list[OrderTask]:
     """``per_language`` questions per language, each about a random order of the database."""
-    unknown = set(languages) - set(LANGUAGES)
-    if unknown:
-        raise ValueError(f"unknown languages {sorted(unknown)}; use {', '.join(LANGUAGES)}")
+    check_languages(languages)
     rng = random.Random(seed)
     orders = sorted(db["orders"].values(), key=lambda o: o["order_id"])
     tasks = []
