@@ -4,7 +4,8 @@
         --json docs/results/onpolicy.json --markdown docs/results/onpolicy-table.md
 
 Win rates are the reports' own (verifier judge, held-out prompts, against the start model);
-check pass rates are recomputed here from the completions stored in those reports.
+check pass rates are recomputed here from the completions stored in those reports. Runs that
+have not finished yet are listed under ``not_finished``, so a partial experiment tabulates too.
 """
 
 from __future__ import annotations
@@ -39,18 +40,25 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, required=True)
     args = parser.parse_args()
     prompts = {p["id"]: p for p in read_prompts(args.out / "prompts.jsonl", "heldout")}
-    onpolicy = json.loads((args.out / "onpolicy" / "report.json").read_text())
-    runs = {}
-    for summary in onpolicy["rounds"]:
-        r = summary["round"]
+    options = json.loads((args.out / "onpolicy" / "options.json").read_text())
+    runs, missing = {}, []
+    for r in range(1, options["rounds"] + 1):
         name = "BNF off-policy (round 1)" if r == 1 else f"BNF on-policy (round {r})"
-        runs[name] = (args.out / "onpolicy" / f"round-{r}" / "eval.json", summary["runtime_s"])
+        summary_path = args.out / "onpolicy" / f"round-{r}" / "report.json"
+        if not summary_path.exists():
+            missing.append(name)
+            continue
+        summary = json.loads(summary_path.read_text())
+        runs[name] = (summary_path.parent / "eval.json", summary["runtime_s"])
     for method in ("dpo", "kto"):
+        name = f"TRL {method.upper()} (round-1 data)"
+        if not (args.out / f"{method}-eval.json").exists():
+            missing.append(name)
+            continue
         train = json.loads((args.out / method / "report.json").read_text())
-        runs[f"TRL {method.upper()} (round-1 data)"] = (
-            args.out / f"{method}-eval.json",
-            {"train_s": train["runtime_s"]},
-        )
+        runs[name] = (args.out / f"{method}-eval.json", {"train_s": train["runtime_s"]})
+    if not runs:
+        raise SystemExit(f"{args.out}: no finished run yet (round-1/report.json is written first)")
     results = {}
     start_rates = None
     for name, (path, runtime) in runs.items():
@@ -66,11 +74,12 @@ def main() -> None:
     languages = sorted(next(iter(results.values()))["by_language"])
     output = {
         "setup": {
-            "start_model": onpolicy["options"]["model"],
-            "judge": onpolicy["options"]["judge"],
+            "start_model": options["model"],
+            "judge": options["judge"],
             "heldout_prompts": len(prompts),
-            "options": onpolicy["options"],
+            "options": options,
         },
+        "not_finished": missing,
         "start_model_checks": start_rates,
         "results": results,
     }
@@ -106,6 +115,8 @@ def main() -> None:
             + " | ".join(f"{checks[lang]['language']:.2f}" for lang in languages)
             + " |"
         )
+    if missing:
+        lines += ["", "Not finished yet: " + ", ".join(missing) + "."]
     args.markdown.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
