@@ -39,6 +39,9 @@ def localize(
     title_chars: Annotated[int, typer.Option(help="Title length limit.")] = 150,
     fuzzy: Annotated[bool, typer.Option(help="Fuzzy translation memory (embeddings).")] = True,
     batch_size: Annotated[int, typer.Option(help="Items per model batch.")] = 8,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Items per checkpoint (a kill loses at most this many).")
+    ] = 16,
     workers: Annotated[
         int, typer.Option(help="Ray actors (one model each); local: threads, http models only.")
     ] = 1,
@@ -66,7 +69,12 @@ def localize(
         fuzzy=fuzzy,
     )
     options = JobOptions(
-        runner=engine, batch_size=batch_size, workers=workers, resume=resume, limit=limit
+        runner=engine,
+        batch_size=batch_size,
+        checkpoint_every=checkpoint_every,
+        workers=workers,
+        resume=resume,
+        limit=limit,
     )
     summary = localize_catalog(catalog, out, config, options)
     for lang, counts in summary["by_language"].items():
