@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA, run_pasar
 
 from pasar.apps.listing.catalog import CatalogError, read_catalog, write_catalog
 from pasar.data.catalogs import abo_rows, retail_rows
-from conftest import SHARED_DATA, run_pasar
 
 ROWS = [
     {
@@ -107,7 +107,9 @@ def test_check_command_exit_codes_and_report(tmp_path: Path) -> None:
     write_catalog(good, tmp_path / "good.csv")
     write_catalog(good + bad, tmp_path / "bad.jsonl")
 
-    ok = run_pasar("listing", "check", str(tmp_path / "good.csv"), "--out", str(tmp_path / "g.json"))
+    ok = run_pasar(
+        "listing", "check", str(tmp_path / "good.csv"), "--out", str(tmp_path / "g.json")
+    )
     assert ok.returncode == 0, ok.stderr
     assert "1 of 1 items pass" in ok.stdout
 

@@ -126,7 +126,9 @@ def test_exact_memory_translates_a_repeated_string_once() -> None:
 
 def test_fuzzy_memory_gives_a_close_example() -> None:
     memory = TranslationMemory(fuzzy=True, threshold=0.85)
-    memory.add([("Glass electric kettle, 1.5 liters", "Ketel listrik kaca, 1,5 liter")], ("en", "id"))
+    memory.add(
+        [("Glass electric kettle, 1.5 liters", "Ketel listrik kaca, 1,5 liter")], ("en", "id")
+    )
     near, far = memory.examples(
         ["Glass electric kettle, 1.7 liters", "Hiking boots, waterproof, size 10"], ("en", "id")
     )

@@ -1,6 +1,6 @@
 """Build examples/listing/catalog.csv from ../shared/data (see LICENSE.md beside it).
 
-    PYTHONPATH=src python examples/listing/build_catalog.py   # from the repository root
+PYTHONPATH=src python examples/listing/build_catalog.py   # from the repository root
 """
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ def translation(
     )
     write_report(out, report)
     for row in report["pairs"]:
+        floor = row["copy_source"]["chrf"]
         console.print(
             f"  {row['pair']}: chrF {row['chrf']:.1f}  BLEU {row['bleu']:.1f}  in target language "
-            f"{row['target_language_rate']:.0%}  (copy source: chrF {row['copy_source']['chrf']:.1f})"
+            f"{row['target_language_rate']:.0%}  (copy source: chrF {floor:.1f})"
         )

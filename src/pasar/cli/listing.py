@@ -32,9 +32,13 @@ def localize(
     glossary: Annotated[
         Path | None, typer.Option(help="CSV/JSON of protected terms (term, id, th...).")
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue a killed job with the same --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a killed job with the same --out.")
+    ] = False,
     source_lang: Annotated[str, typer.Option(help="The catalog's language.")] = "en",
-    rewrite: Annotated[bool, typer.Option(help="Rewrite the source title for search first.")] = True,
+    rewrite: Annotated[
+        bool, typer.Option(help="Rewrite the source title for search first.")
+    ] = True,
     retries: Annotated[int, typer.Option(help="Retries with the gates' feedback.")] = 1,
     title_chars: Annotated[int, typer.Option(help="Title length limit.")] = 150,
     fuzzy: Annotated[bool, typer.Option(help="Fuzzy translation memory (embeddings).")] = True,

@@ -204,7 +204,9 @@ def check_field(source: str, output: str, spec: Field, *, facts: str = "") -> li
     keep = [t for t in [spec.brand, *spec.required_terms.values()] if t]
     found = written_in(language_evidence(text, keep), spec.target_lang)
     if found != spec.target_lang:
-        issues.append(Issue("wrong_language", f"{found or 'unknown'} instead of {spec.target_lang}"))
+        issues.append(
+            Issue("wrong_language", f"{found or 'unknown'} instead of {spec.target_lang}")
+        )
     missing = numbers(source) - numbers(text)
     added = numbers(text) - numbers(source) - numbers(facts)
     if missing or added:

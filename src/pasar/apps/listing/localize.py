@@ -161,9 +161,10 @@ class Localizer:
         for item, answer in zip(items, answers, strict=True):
             try:
                 parsed = json.loads(answer.text)
-                title, bullets = str(parsed["title"]).strip(), [
-                    str(b).strip() for b in parsed["bullets"]
-                ][:MAX_BULLETS]
+                title, bullets = (
+                    str(parsed["title"]).strip(),
+                    [str(b).strip() for b in parsed["bullets"]][:MAX_BULLETS],
+                )
             except (json.JSONDecodeError, KeyError, TypeError):
                 out.append({"passed": False, "issues": [{"code": "empty", "detail": "no JSON"}]})
                 continue
@@ -241,9 +242,7 @@ class Localizer:
             fields[f"title_{target}"] = title.output if title and title.passed else None
             description = by_name.get("description")
             if description:
-                fields[f"description_{target}"] = (
-                    description.output if description.passed else None
-                )
+                fields[f"description_{target}"] = description.output if description.passed else None
             bullets = [j for j in mine if j.name.startswith("bullet_points.")]
             if bullets:
                 fields[f"bullet_points_{target}"] = (

