@@ -113,11 +113,16 @@ def translation(
     ntrex: Annotated[Path, typer.Option(help="NTREX folder.")] = Path("../shared/data/ntrex"),
     batch_size: Annotated[int, typer.Option(help="Sentences generated at once.")] = 8,
     max_tokens: Annotated[int, typer.Option(help="Longest translation, in tokens.")] = 160,
+    outputs: Annotated[
+        Path | None,
+        typer.Option(help="Also write the outputs as a JSONL catalog for `pasar listing check`."),
+    ] = None,
 ) -> None:
     """chrF and BLEU (sacrebleu) per language pair on NTREX-128, greedy decoding, with the
     share of outputs in the target language and the copy-the-source floor."""
     from pasar.cli.output import write_report
-    from pasar.evaluate.translation import parse_pairs, translation_report
+    from pasar.data.files import write_jsonl
+    from pasar.evaluate.translation import as_catalog, parse_pairs, translation_report
     from pasar.models.registry import load_engine
 
     chosen = parse_pairs(pairs)
@@ -130,6 +135,10 @@ def translation(
         max_tokens=max_tokens,
     )
     write_report(out, report)
+    if outputs is not None:
+        if any(source != "en" for source, _ in chosen):
+            raise ValueError("--outputs needs English-source pairs (en-id, en-th, ...)")
+        write_jsonl(as_catalog(report), outputs)
     for row in report["pairs"]:
         floor = row["copy_source"]["chrf"]
         console.print(

@@ -97,7 +97,21 @@ def evaluate_pair(
             {"source": s, "reference": r, "output": h}
             for s, r, h in list(zip(sources, references, hypotheses, strict=True))[:3]
         ],
+        "sources": sources,
+        "outputs": hypotheses,
     }
+
+
+def as_catalog(report: dict[str, Any], column: str = "description") -> list[dict[str, Any]]:
+    """The outputs as catalog rows (``description`` = the English source,
+    ``description_<lang>`` = the model's output), for ``pasar listing check``."""
+    rows: dict[int, dict[str, Any]] = {}
+    for pair in report["pairs"]:
+        source, target = pair["pair"].split("-")
+        for i, (text, output) in enumerate(zip(pair["sources"], pair["outputs"], strict=True)):
+            row = rows.setdefault(i, {"id": f"ntrex-{i}", column: text})
+            row[f"{column}_{target}"] = output
+    return [rows[i] for i in sorted(rows)]
 
 
 def translation_report(

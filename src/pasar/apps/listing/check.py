@@ -95,6 +95,17 @@ def check_catalog(
         for row in rows
     ]
     codes = Counter(code for item in items for code in item["codes"])
+    by_column = {}
+    for name, lang in columns:
+        column = f"{name}_{lang}"
+        found = [item["fields"][column] for item in items if column in item["fields"]]
+        by_column[column] = {
+            "checked": len(found),
+            "failed": sum(bool(issues) for issues in found),
+            "reason_codes": dict(
+                Counter(code for issues in found for code in {i["code"] for i in issues})
+            ),
+        }
     return {
         "source_lang": source_lang,
         "columns": [f"{name}_{lang}" for name, lang in columns],
@@ -102,5 +113,6 @@ def check_catalog(
         "passed": sum(item["passed"] for item in items),
         "failed": sum(not item["passed"] for item in items),
         "reason_codes": dict(codes.most_common()),
+        "by_column": by_column,
         "results": items,
     }
