@@ -18,6 +18,7 @@ from pasar.apps.listing.catalog import read_catalog, write_catalog
 from pasar.pipelines.checkpoint import CheckpointError
 from pasar.pipelines.local import RunConfig, run_local
 
+CATALOG = Path("examples/listing/catalog.csv")
 ROWS = [{"id": f"r{i}", "n": i} for i in range(10)]
 
 
@@ -94,7 +95,8 @@ def localize_args(catalog: Path, out: Path, *extra: str) -> list[str]:
 def test_localize_killed_mid_run_resumes_without_redoing(
     tmp_path: Path, embedded_gguf: Path
 ) -> None:
-    rows = read_catalog(Path("examples/listing/catalog.csv"))[1:7]
+    # titles only (one model call per item), to keep the test short
+    rows = [{"id": r["id"], "title": r["title"]} for r in read_catalog(CATALOG)[1:6]]
     catalog = tmp_path / "catalog.jsonl"
     write_catalog(rows, catalog)
     out = tmp_path / "out.csv"
@@ -133,7 +135,7 @@ def test_localize_killed_mid_run_resumes_without_redoing(
         # the embedded model cannot translate into Indonesian: nothing slips through as good
         assert (row["status_id"] == "ok") == (row["issues_id"] == "")
         if row["status_id"] == "flagged":
-            assert "" in (row["title_id"], row["description_id"])
+            assert row["title_id"] == ""
     report = [json.loads(line) for line in (tmp_path / "out.report.jsonl").read_text().splitlines()]
     assert [r["id"] for r in report] == [r["id"] for r in rows]
 

@@ -59,7 +59,8 @@ def test_ray_runner_resumes_and_keeps_order(tmp_path: Path) -> None:
 
 
 def test_localize_on_ray_matches_local(tmp_path: Path, embedded_gguf: Path) -> None:
-    rows = read_catalog(Path("examples/listing/catalog.csv"))[1:4]
+    catalog_rows = read_catalog(Path("examples/listing/catalog.csv"))[1:4]
+    rows = [{"id": r["id"], "title": r["title"], "brand": r["brand"]} for r in catalog_rows]
     catalog = tmp_path / "catalog.parquet"
     write_catalog(rows, catalog)
     config = LocalizeConfig(targets=("th",), rewrite=False, fuzzy=False, retries=0)

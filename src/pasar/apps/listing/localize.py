@@ -43,7 +43,8 @@ class LocalizeConfig:
     description_chars: int = 2000
     fuzzy: bool = True  # fuzzy translation memory (multilingual-e5-small embeddings)
     fuzzy_threshold: float = 0.9  # cosine similarity for a fuzzy match
-    max_tokens: int = 256  # longest model answer per field
+    max_tokens: int = 256  # longest model answer for a description (or the rewrite)
+    short_tokens: int = 96  # longest model answer for a title or a bullet point
 
     def __post_init__(self) -> None:
         if not self.targets:
@@ -213,11 +214,7 @@ class Localizer:
         for _ in range(self.config.retries + 1):
             if not pending:
                 break
-            answers = self.engine.batch(
-                [j.messages for j in pending], max_tokens=self.config.max_tokens
-            )
-            for job, answer in zip(pending, answers, strict=True):
-                raw = answer.text.strip()
+            for job, raw in zip(pending, self.generate(pending), strict=True):
                 job.attempts += 1
                 job.output = restore(raw, job.slots)
                 job.issues = check_field(job.source, job.output, job.spec)
@@ -227,6 +224,23 @@ class Localizer:
         for target in self.config.targets:
             done = [(j.source, j.output) for j in jobs if j.target == target and j.passed]
             self.memory.add(done, (self.config.source_lang, target))
+
+    def generate(self, jobs: list[Job]) -> list[str]:
+        """One engine batch per kind of field: a title or bullet is one line (it stops at a
+        newline, within ``short_tokens``), a description one paragraph."""
+        answers: dict[int, str] = {}
+        short = [i for i, j in enumerate(jobs) if j.name != "description"]
+        long = [i for i, j in enumerate(jobs) if j.name == "description"]
+        for group, stop, max_tokens in (
+            (short, "\n", self.config.short_tokens),
+            (long, "\n\n", self.config.max_tokens),
+        ):
+            if group:
+                results = self.engine.batch(
+                    [jobs[i].messages for i in group], max_tokens=max_tokens, stop=[stop]
+                )
+                answers.update({i: r.text.strip() for i, r in zip(group, results, strict=True)})
+        return [answers[i] for i in range(len(jobs))]
 
     # -- results ---------------------------------------------------------------------------------
     def _result(self, item: Row, rewrite: dict[str, Any] | None, jobs: list[Job]) -> Row:
