@@ -81,7 +81,9 @@ def evaluate_pair(
     for start in range(0, len(sources), batch_size):
         batch = sources[start : start + batch_size]
         answers = engine.batch(
-            [translation_messages(s, source, target) for s in batch], max_tokens=max_tokens
+            [translation_messages(s, source, target) for s in batch],
+            max_tokens=max_tokens,
+            stop=["\n"],  # one sentence in, one line out
         )
         hypotheses += [a.text.strip() for a in answers]
     seconds = time.perf_counter() - started

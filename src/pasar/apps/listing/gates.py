@@ -49,7 +49,9 @@ UNITS: dict[str, str] = {
     **dict.fromkeys(["v", "volt", "volts", "โวลต์"], "v"),
     **dict.fromkeys(["mp", "megapixel", "megapixels"], "mp"),
     **dict.fromkeys(["k"], "k"),
-    **dict.fromkeys(["%", "persen", "peratus", "porsyento", "percent", "phần trăm", "เปอร์เซ็นต์"], "%"),
+    **dict.fromkeys(
+        ["%", "persen", "peratus", "porsyento", "percent", "phần trăm", "เปอร์เซ็นต์"], "%"
+    ),
     **dict.fromkeys(["hours", "hour", "jam", "giờ", "ชั่วโมง", "oras"], "h"),
 }
 SIZES = ("XXXL", "XXL", "XL", "XS", "S", "M", "L")
