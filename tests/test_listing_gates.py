@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pasar.apps.listing.gates import Field, check_field, model_numbers, numbers
+from pasar.apps.listing.gates import Field, check_field, meaning_issues, model_numbers, numbers
 
 EN = "Sony WH-1000XM4 Wireless Headphones, Black, 30 hours battery, 250 g"
 ID = "Headphone Nirkabel Sony WH-1000XM4, Hitam, baterai tahan 30 jam, berat 250 g"
@@ -93,3 +93,14 @@ def test_bad_field_settings_are_refused() -> None:
         Field("en", "fr")
     with pytest.raises(ValueError, match="max_chars"):
         Field("en", "id", max_chars=0)
+
+
+def test_meaning_gate_catches_text_that_says_something_else() -> None:
+    english = "A shark attacked and injured a 13-year-old boy while he was diving for lobster."
+    thai = "ฉลามโจมตีและทำร้ายเด็กชายอายุ 13 ปี ขณะที่เขากำลังดำน้ำจับกุ้งมังกร"
+    gibberish = "Thai: กลงเลือกเล"  # the embedded model's answer: right script, no meaning
+    unrelated = "ลดราคาพิเศษ 13 บาท สำหรับสมาชิกใหม่ทุกท่านในเดือนนี้"
+    assert codes("Welsh AMs worried", gibberish, Field("en", "th")) == []  # cheap gates pass it
+    good, *bad = meaning_issues([(english, thai), (english, gibberish), (english, unrelated)], 0.8)
+    assert good is None
+    assert [issue.code for issue in bad if issue] == ["meaning_lost", "meaning_lost"]

@@ -42,6 +42,9 @@ def localize(
     retries: Annotated[int, typer.Option(help="Retries with the gates' feedback.")] = 1,
     title_chars: Annotated[int, typer.Option(help="Title length limit.")] = 150,
     fuzzy: Annotated[bool, typer.Option(help="Fuzzy translation memory (embeddings).")] = True,
+    meaning_threshold: Annotated[
+        float, typer.Option(help="Minimum source-output embedding similarity (0 = off).")
+    ] = 0.8,
     batch_size: Annotated[int, typer.Option(help="Items per model batch.")] = 8,
     checkpoint_every: Annotated[
         int, typer.Option(help="Items per checkpoint (a kill loses at most this many).")
@@ -71,6 +74,7 @@ def localize(
         retries=retries,
         title_chars=title_chars,
         fuzzy=fuzzy,
+        meaning_threshold=meaning_threshold,
     )
     options = JobOptions(
         runner=engine,
@@ -97,6 +101,9 @@ def check(
     glossary: Annotated[Path | None, typer.Option(help="Protected terms (CSV/JSON).")] = None,
     title_chars: Annotated[int, typer.Option(help="Title length limit.")] = 150,
     description_chars: Annotated[int, typer.Option(help="Description length limit.")] = 2000,
+    meaning_threshold: Annotated[
+        float, typer.Option(help="Minimum source-output embedding similarity (0 = off).")
+    ] = 0.8,
 ) -> None:
     """Run the quality gates on translations a catalog already has; exit code 1 when any item
     fails."""
@@ -110,6 +117,7 @@ def check(
         glossary=load_glossary(glossary),
         title_chars=title_chars,
         description_chars=description_chars,
+        meaning_threshold=meaning_threshold,
     )
     write_report(out, report)
     codes = ", ".join(f"{c} {n}" for c, n in report["reason_codes"].items())

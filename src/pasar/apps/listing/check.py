@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pasar.apps.listing.gates import Field, check_field
+from pasar.apps.listing.gates import Field, check_field, meaning_issues
 from pasar.apps.listing.glossary import Glossary
 from pasar.evaluate.languages import LANGUAGES, check_languages
 
@@ -44,8 +44,10 @@ def check_item(
     glossary: Glossary,
     title_chars: int,
     description_chars: int,
+    meaning_threshold: float,
 ) -> Row:
     fields: dict[str, list[dict[str, str]]] = {}
+    unflagged: list[tuple[str, str, str]] = []  # (column, source, output) that passed so far
     for name, lang in columns:
         source = row.get(name)
         if not source:
@@ -60,8 +62,18 @@ def check_item(
                 required_terms=glossary.required(src, lang),
                 max_word_repeats=2 if name == "title" else 4,
             )
-            issues += [i.to_dict() for i in check_field(src, out, spec)]
+            found = check_field(src, out, spec)
+            issues += [i.to_dict() for i in found]
+            if not found:
+                unflagged.append((f"{name}_{lang}", src, out))
         fields[f"{name}_{lang}"] = issues
+    if meaning_threshold > 0:
+        pairs = [(src, out) for _, src, out in unflagged]
+        for (column, _, _), issue in zip(
+            unflagged, meaning_issues(pairs, meaning_threshold), strict=True
+        ):
+            if issue:
+                fields[column].append(issue.to_dict())
     failed = sorted({i["code"] for issues in fields.values() for i in issues})
     return {"id": row["id"], "passed": not failed, "codes": failed, "fields": fields}
 
@@ -73,6 +85,7 @@ def check_catalog(
     glossary: Glossary | None = None,
     title_chars: int = 150,
     description_chars: int = 2000,
+    meaning_threshold: float = 0.8,
 ) -> dict[str, Any]:
     """A report: one entry per item with its reason codes, and counts."""
     check_languages((source_lang,))
@@ -91,6 +104,7 @@ def check_catalog(
             glossary=glossary or Glossary(),
             title_chars=title_chars,
             description_chars=description_chars,
+            meaning_threshold=meaning_threshold,
         )
         for row in rows
     ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pasar.apps.listing.gates import Field, Issue, check_field
+from pasar.apps.listing.gates import Field, Issue, check_field, meaning_issues
 from pasar.apps.listing.glossary import Glossary, load_glossary, protect, restore
 from pasar.apps.listing.memory import TranslationMemory
 from pasar.apps.listing.prompts import (
@@ -43,6 +43,7 @@ class LocalizeConfig:
     description_chars: int = 2000
     fuzzy: bool = True  # fuzzy translation memory (multilingual-e5-small embeddings)
     fuzzy_threshold: float = 0.9  # cosine similarity for a fuzzy match
+    meaning_threshold: float = 0.8  # minimum source-output similarity (0 = no meaning gate)
     max_tokens: int = 256  # longest model answer for a description (or the rewrite)
     short_tokens: int = 96  # longest model answer for a title or a bullet point
 
@@ -68,6 +69,7 @@ class Job:
     slots: dict[str, str] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
     output: str = ""
+    raw: str = ""  # the model's answer before placeholders were put back
     issues: list[Issue] = field(default_factory=list)
     attempts: int = 0
     memory: str | None = None  # "exact" or "fuzzy" when the translation memory helped
@@ -215,15 +217,28 @@ class Localizer:
             if not pending:
                 break
             for job, raw in zip(pending, self.generate(pending), strict=True):
+                job.raw = raw
                 job.attempts += 1
                 job.output = restore(raw, job.slots)
                 job.issues = check_field(job.source, job.output, job.spec)
+            self.check_meaning([j for j in pending if not j.issues])
+            for job in pending:
                 if job.issues:
-                    job.messages = with_feedback(job.messages, raw, job.issues, job.target)
+                    job.messages = with_feedback(job.messages, job.raw, job.issues, job.target)
             pending = [j for j in pending if j.issues]
         for target in self.config.targets:
             done = [(j.source, j.output) for j in jobs if j.target == target and j.passed]
             self.memory.add(done, (self.config.source_lang, target))
+
+    def check_meaning(self, jobs: list[Job]) -> None:
+        if self.config.meaning_threshold <= 0:
+            return
+        pairs = [(j.source, j.output) for j in jobs]
+        for job, issue in zip(
+            jobs, meaning_issues(pairs, self.config.meaning_threshold), strict=True
+        ):
+            if issue:
+                job.issues = [issue]
 
     def generate(self, jobs: list[Job]) -> list[str]:
         """One engine batch per kind of field: a title or bullet is one line (it stops at a

@@ -24,6 +24,7 @@ FEEDBACK = {
     "over_length": "it was too long ({detail}); make it shorter",
     "repetition": "it repeated itself ({detail}); say each thing once",
     "untranslated": "part was left in the source language ({detail}); translate all of it",
+    "meaning_lost": "it did not say what the source says ({detail}); translate it faithfully",
 }
 
 
