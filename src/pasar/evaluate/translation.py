@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from pasar.evaluate.languages import LANGUAGES, check_languages, detect_language
 from pasar.models.engine import Engine
 from pasar.models.types import Message
@@ -78,7 +80,8 @@ def evaluate_pair(
     references = load_ntrex(ntrex, target, limit)
     started = time.perf_counter()
     hypotheses: list[str] = []
-    for start in range(0, len(sources), batch_size):
+    starts = range(0, len(sources), batch_size)
+    for start in tqdm(starts, desc=f"{source}-{target}", unit="batch", dynamic_ncols=True):
         batch = sources[start : start + batch_size]
         answers = engine.batch(
             [translation_messages(s, source, target) for s in batch],

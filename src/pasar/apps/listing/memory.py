@@ -35,12 +35,9 @@ class TranslationMemory:
     exact: dict[tuple[str, str, str], str] = field(default_factory=dict)
     sources: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     vectors: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    hits: dict[str, int] = field(default_factory=lambda: {"exact": 0, "fuzzy": 0, "miss": 0})
 
     def lookup(self, source: str, pair: tuple[str, str]) -> str | None:
-        found = self.exact.get((*pair, normalize(source)))
-        self.hits["exact" if found is not None else "miss"] += 1
-        return found
+        return self.exact.get((*pair, normalize(source)))
 
     def examples(self, sources: list[str], pair: tuple[str, str]) -> list[tuple[str, str] | None]:
         """For each source, the closest stored (source, translation) above the threshold."""
@@ -55,8 +52,6 @@ class TranslationMemory:
                 sources[i]
             )
             out.append(stored[j] if hit else None)
-            if hit:
-                self.hits["fuzzy"] += 1
         return out
 
     def add(self, pairs: list[tuple[str, str]], pair: tuple[str, str]) -> None:
