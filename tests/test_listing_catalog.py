@@ -10,6 +10,7 @@ import pytest
 from conftest import SHARED_DATA, run_pasar
 
 from pasar.apps.listing.catalog import CatalogError, read_catalog, write_catalog
+from pasar.apps.listing.check import check_catalog
 from pasar.data.catalogs import abo_rows, retail_rows
 
 ROWS = [
@@ -93,36 +94,42 @@ def test_catalog_from_shared_data() -> None:
     assert [r["id"] for r in committed] == [r["id"] for r in abo + retail]
 
 
-def test_check_command_exit_codes_and_report(tmp_path: Path) -> None:
-    good = [
-        {
-            "id": "a",
-            "title": "Starter Yoga Bag ST1004, 100% polyester",
-            "brand": "Starter",
-            "title_id": "Tas Yoga Starter ST1004, bahan 100% poliester",
-            "title_th": "กระเป๋าโยคะ Starter ST1004 ผ้าโพลีเอสเตอร์ 100%",
-        }
-    ]
-    bad = [{**good[0], "id": "b", "title_th": "Starter Yoga Bag ST1004, 100% polyester"}]
-    write_catalog(good, tmp_path / "good.csv")
-    write_catalog(good + bad, tmp_path / "bad.jsonl")
+def test_check_reports_reason_codes_and_the_command_exits_1(tmp_path: Path) -> None:
+    good = {
+        "id": "a",
+        "title": "Starter Yoga Bag ST1004, 100% polyester",
+        "brand": "Starter",
+        "title_id": "Tas Yoga Starter ST1004, bahan 100% poliester",
+        "title_th": "กระเป๋าโยคะ Starter ST1004 ผ้าโพลีเอสเตอร์ 100%",
+    }
+    bad = {**good, "id": "b", "title_th": "Starter Yoga Bag ST1004, 100% polyester"}
+    report = check_catalog([good])
+    assert report["passed"] == 1 and report["results"][0]["codes"] == []
+    assert report["columns"] == ["title_id", "title_th"]
 
-    ok = run_pasar(
-        "listing", "check", str(tmp_path / "good.csv"), "--out", str(tmp_path / "g.json")
-    )
-    assert ok.returncode == 0, ok.stderr
-    assert "1 of 1 items pass" in ok.stdout
-
+    write_catalog([good, bad], tmp_path / "bad.jsonl")
     failed = run_pasar(
         "listing", "check", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "b.json")
     )
     assert failed.returncode == 1
+    assert "1 of 2 items pass" in failed.stdout
     report = json.loads((tmp_path / "b.json").read_text())
-    assert report["passed"] == 1 and report["failed"] == 1
     by_id = {item["id"]: item for item in report["results"]}
-    assert by_id["a"]["passed"] and by_id["a"]["codes"] == []
-    assert "wrong_language" in by_id["b"]["codes"]
-    assert "untranslated" in by_id["b"]["codes"]
+    assert by_id["a"]["passed"]
+    assert {"wrong_language", "untranslated"} <= set(by_id["b"]["codes"])
+    assert report["by_column"]["title_th"]["failed"] == 1
 
-    missing = run_pasar("listing", "check", str(tmp_path / "nope.csv"), "--out", "x.json")
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+def test_check_errors_are_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pasar.cli.main import app
+
+    missing = CliRunner().invoke(app, ["listing", "check", str(tmp_path / "no.csv"), "--out", "x"])
+    assert missing.exit_code == 2 and "does not exist" in " ".join(missing.output.split())
+    (tmp_path / "plain.csv").write_text("id,title\n1,Bag\n")
+    untranslated = CliRunner().invoke(
+        app, ["listing", "check", str(tmp_path / "plain.csv"), "--out", "x"]
+    )
+    message = " ".join(untranslated.output.split())
+    assert untranslated.exit_code == 2 and "no translation columns found" in message
