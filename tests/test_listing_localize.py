@@ -142,14 +142,18 @@ def test_rewrite_is_checked_and_a_bad_one_keeps_the_original() -> None:
             title = "Starter Yoga Bag ST1004 polyester 100%"
             if "Mat" in messages[1]["content"]:
                 title = "Starter Yoga Mat 6mm 6mm 6mm"  # invents a number, repeats
+            if "Towel" in messages[1]["content"]:
+                title = "Yoga Towel by Starter ST1004, 100% polyester"  # brand not first
             return json.dumps({"title": title, "bullets": ["Lightweight, fast-drying"]})
         return "Tas Yoga [T0] [T1], bahan 100% poliester"
 
     run = localizer(answer, rewrite=True, retries=0)
     mat = {**ITEM, "id": "mat", "title": "Starter Yoga Mat ST1004, 100% polyester"}
-    bag, bad = run([ITEM, mat])
+    towel = {**ITEM, "id": "towel", "title": "Starter Yoga Towel ST1004, 100% polyester"}
+    bag, bad, late_brand = run([ITEM, mat, towel])
     assert bag["fields"]["title_rewritten"] == "Starter Yoga Bag ST1004 polyester 100%"
     assert bag["fields"]["bullet_points_rewritten"] == ["Lightweight, fast-drying"]
     assert "title_rewritten" not in bad["fields"]
     rejected = {i["code"] for i in bad["report"]["rewrite"]["issues"]}
     assert {"number_changed", "repetition"} <= rejected
+    assert [i["code"] for i in late_brand["report"]["rewrite"]["issues"]] == ["brand_not_first"]

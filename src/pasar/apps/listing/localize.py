@@ -177,6 +177,8 @@ class Localizer:
             # (checked against no source) may only use numbers found in the item's facts.
             spec = self._spec(item, "title", original, lang)
             issues = check_field(original, title, spec, facts=facts)
+            if spec.brand and not title.lower().startswith(spec.brand.lower()):
+                issues.append(Issue("brand_not_first", f"the title must start with {spec.brand}"))
             for bullet in bullets:
                 bullet_spec = Field(lang, lang, max_chars=160)
                 issues += check_field("", bullet, bullet_spec, facts=f"{original} {facts}")
