@@ -74,6 +74,7 @@ def replay(engine: Engine, calls: list[dict[str, Any]]) -> float:
             call["conversations"],
             max_tokens=params.max_tokens,
             temperature=params.temperature,
+            stop=list(params.stop),
             json_schema=call["schema"],
         )
     return time.perf_counter() - started
