@@ -118,6 +118,7 @@ def check(
         title_chars=title_chars,
         description_chars=description_chars,
         meaning_threshold=meaning_threshold,
+        progress=True,
     )
     write_report(out, report)
     codes = ", ".join(f"{c} {n}" for c, n in report["reason_codes"].items())

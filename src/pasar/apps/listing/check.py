@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from tqdm import tqdm
+
 from pasar.apps.listing.gates import Field, check_field, meaning_issues
 from pasar.apps.listing.glossary import Glossary
 from pasar.evaluate.languages import LANGUAGES, check_languages
@@ -86,6 +88,7 @@ def check_catalog(
     title_chars: int = 150,
     description_chars: int = 2000,
     meaning_threshold: float = 0.8,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """A report: one entry per item with its reason codes, and counts."""
     check_languages((source_lang,))
@@ -106,7 +109,7 @@ def check_catalog(
             description_chars=description_chars,
             meaning_threshold=meaning_threshold,
         )
-        for row in rows
+        for row in tqdm(rows, unit="item", disable=not progress, dynamic_ncols=True)
     ]
     codes = Counter(code for item in items for code in item["codes"])
     by_column = {}
