@@ -101,3 +101,47 @@ def winrate(
     for name, group in report["by_language"].items():
         console.print(f"  {name:8} {group['win_rate']:.3f}  (n={group['n']})")
     console.print(f"report: {out}  chart: {chart}")
+
+
+@app.command("translation")
+@run_guarded
+def translation(
+    model: Annotated[str, typer.Option(help="Model to evaluate (name, HF dir, GGUF, URL).")],
+    pairs: Annotated[str, typer.Option(help="Language pairs, e.g. en-id,en-ms,en-th.")],
+    out: Annotated[Path, typer.Option(help="Report JSON to write.")],
+    limit: Annotated[int, typer.Option(help="First N NTREX sentences per pair (0 = all).")] = 50,
+    ntrex: Annotated[Path, typer.Option(help="NTREX folder.")] = Path("../shared/data/ntrex"),
+    batch_size: Annotated[int, typer.Option(help="Sentences generated at once.")] = 8,
+    max_tokens: Annotated[int, typer.Option(help="Longest translation, in tokens.")] = 160,
+    outputs: Annotated[
+        Path | None,
+        typer.Option(help="Also write the outputs as a JSONL catalog for `pasar listing check`."),
+    ] = None,
+) -> None:
+    """chrF and BLEU (sacrebleu) per language pair on NTREX-128, greedy decoding, with the
+    share of outputs in the target language and the copy-the-source floor."""
+    from pasar.cli.output import write_report
+    from pasar.data.files import write_jsonl
+    from pasar.evaluate.translation import as_catalog, parse_pairs, translation_report
+    from pasar.models.registry import load_engine
+
+    chosen = parse_pairs(pairs)
+    report = translation_report(
+        load_engine(model),
+        chosen,
+        ntrex=ntrex,
+        limit=limit or None,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+    )
+    write_report(out, report)
+    if outputs is not None:
+        if any(source != "en" for source, _ in chosen):
+            raise ValueError("--outputs needs English-source pairs (en-id, en-th, ...)")
+        write_jsonl(as_catalog(report), outputs)
+    for row in report["pairs"]:
+        floor = row["copy_source"]["chrf"]
+        console.print(
+            f"  {row['pair']}: chrF {row['chrf']:.1f}  BLEU {row['bleu']:.1f}  in target language "
+            f"{row['target_language_rate']:.0%}  (copy source: chrF {floor:.1f})"
+        )
