@@ -1,0 +1,1 @@
+"""Product capabilities built on models, data and the store: one package each."""
