@@ -11,6 +11,7 @@ store functions themselves (``pasar.store.order_actions``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 # An explicit yes, per language. The message must start with one of these, and carry no "but"
@@ -39,7 +40,11 @@ OPEN_TOOLS = AUTH_TOOLS | {
 
 
 def _words(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+    """Lower-cased words without punctuation; letters and combining marks (Thai vowels and tone
+    marks) are kept."""
+    text = unicodedata.normalize("NFC", text.lower())
+    kept = (c if c.isalnum() or unicodedata.category(c).startswith("M") else " " for c in text)
+    return " ".join("".join(kept).split())
 
 
 def _has(text: str, phrase: str) -> bool:
@@ -52,9 +57,9 @@ def _has(text: str, phrase: str) -> bool:
 def is_affirmative(text: str) -> bool:
     """An explicit yes in any of pasar's languages, with no 'but', 'no' or 'instead' in it."""
     words = _words(text)
-    if any(_has(words, w) for w in NOT_YES):
+    if any(_has(words, _words(w)) for w in NOT_YES):
         return False
-    return any(words.startswith(w) for ws in YES.values() for w in ws)
+    return any(words.startswith(_words(w)) for ws in YES.values() for w in ws)
 
 
 def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
