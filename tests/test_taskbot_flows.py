@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA, run_pasar
+
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.evaluation import evaluate, scenario_case
 from pasar.apps.taskbot.flows import FlowsAgent
@@ -29,8 +29,13 @@ def test_examples_cover_every_tool_language_and_corrections() -> None:
     assert {s.language for s in scenarios} == {"en", "id", "ms", "th", "vi", "tl"}
     assert sum(s.correction is not None for s in scenarios) >= 6
     assert {s.correction.field for s in scenarios if s.correction} >= {
-        "reason", "items", "new_items", "payment", "address", "intent"
-    }  # fmt: skip
+        "reason",
+        "items",
+        "new_items",
+        "payment",
+        "address",
+        "intent",
+    }
     written = {a["name"] for s in scenarios for a in s.gold_actions}
     assert len(written) == 7  # every write tool
 
@@ -96,8 +101,20 @@ def test_flows_agent_cannot_parse_what_its_rules_miss(template: Store) -> None:
 
 def test_cli_eval_flows_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "flows.json"
-    result = run_pasar("taskbot", "eval", "--agent", "flows", "--scenarios", str(EXAMPLES),
-                       "--split", "heldout", "--trials", "2", "--out", str(out))  # fmt: skip
+    result = run_pasar(
+        "taskbot",
+        "eval",
+        "--agent",
+        "flows",
+        "--scenarios",
+        str(EXAMPLES),
+        "--split",
+        "heldout",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["completion_rate"] == 1.0 and report["correction_rate"] == 1.0
@@ -107,8 +124,20 @@ def test_cli_eval_flows_writes_the_report(tmp_path: Path) -> None:
     episodes = out.with_suffix(".episodes.jsonl").read_text().splitlines()
     assert len(episodes) == 12
     # A rerun resumes from the episodes file instead of playing them again.
-    again = run_pasar("taskbot", "eval", "--agent", "flows", "--scenarios", str(EXAMPLES),
-                      "--split", "heldout", "--trials", "2", "--out", str(out))  # fmt: skip
+    again = run_pasar(
+        "taskbot",
+        "eval",
+        "--agent",
+        "flows",
+        "--scenarios",
+        str(EXAMPLES),
+        "--split",
+        "heldout",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+    )
     assert again.returncode == 0
     assert len(out.with_suffix(".episodes.jsonl").read_text().splitlines()) == 12
 
@@ -117,9 +146,20 @@ def test_cli_sft_data(tmp_path: Path) -> None:
     tasks = json.loads((SHARED_DATA / "retail" / "tasks_train.json").read_text())[:2]
     (tmp_path / "tasks.json").write_text(json.dumps(tasks))
     out = tmp_path / "sft.jsonl"
-    result = run_pasar("taskbot", "sft-data", "--tasks", str(tmp_path / "tasks.json"),
-                       "--tasks", str(EXAMPLES), "--language", "en", "--language", "th",
-                       "--out", str(out))  # fmt: skip
+    result = run_pasar(
+        "taskbot",
+        "sft-data",
+        "--tasks",
+        str(tmp_path / "tasks.json"),
+        "--tasks",
+        str(EXAMPLES),
+        "--language",
+        "en",
+        "--language",
+        "th",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     sources = [r["source"] for r in rows]
@@ -131,5 +171,7 @@ def test_cli_sft_data(tmp_path: Path) -> None:
     calls = [json.loads(m["content"]) for m in row["messages"] if m["role"] == "assistant"]
     names = [c["name"] for m in calls for c in m.get("tool_calls", [])]
     assert names[0] == "find_user_id_by_name_zip" and names[-1] == "exchange_delivered_order_items"
-    bad = run_pasar("taskbot", "sft-data", "--tasks", str(tmp_path / "nope.json"), "--out", str(out))
+    bad = run_pasar(
+        "taskbot", "sft-data", "--tasks", str(tmp_path / "nope.json"), "--out", str(out)
+    )
     assert bad.returncode == 2 and "no such file" in bad.stderr

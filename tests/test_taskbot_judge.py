@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.evaluation import pass_hat_k, score_episode
 from pasar.apps.taskbot.judge import gold_hash, missing_facts, state_hash
 from pasar.store.db import Store
 
-RETURN = {"order_id": "#W6798117", "item_ids": ["1706622510"], "payment_method_id": "paypal_9734841"}
+RETURN = {
+    "order_id": "#W6798117",
+    "item_ids": ["1706622510"],
+    "payment_method_id": "paypal_9734841",
+}
 GOLD = [
     {"name": "find_user_id_by_email", "arguments": {"email": "evelyn.davis9453@example.com"}},
     {"name": "return_delivered_order_items", "arguments": RETURN},
@@ -70,8 +74,10 @@ def test_facts_match_amounts_with_thousands_separators() -> None:
 
 
 def test_failing_gold_action_changes_nothing(template: Store) -> None:
-    short_gift_card = {"name": "modify_pending_order_payment",
-                       "arguments": {"order_id": "#W6030855", "payment_method_id": "gift_card_5372803"}}  # fmt: skip
+    short_gift_card = {
+        "name": "modify_pending_order_payment",
+        "arguments": {"order_id": "#W6030855", "payment_method_id": "gift_card_5372803"},
+    }
     assert gold_hash(template, [short_gift_card]) == gold_hash(template, [])
 
 

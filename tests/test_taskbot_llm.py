@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from pasar.apps.taskbot.environment import load_template
 from pasar.apps.taskbot.evaluation import evaluate, scenario_case
 from pasar.apps.taskbot.judge import gold_hash

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.store.commerce import get_order, get_user
@@ -57,8 +57,14 @@ def test_one_user_per_conversation(env: Environment) -> None:
     assert "another user" in other_order.content
     assert env.user_id == "yusuf_khan_7091"
     _confirm(env, "I will return the Smart Watch of order #W6798117. Proceed?")
-    write = env.call("return_delivered_order_items", {"order_id": "#W6798117",
-                     "item_ids": ["1706622510"], "payment_method_id": "paypal_9734841"})  # fmt: skip
+    write = env.call(
+        "return_delivered_order_items",
+        {
+            "order_id": "#W6798117",
+            "item_ids": ["1706622510"],
+            "payment_method_id": "paypal_9734841",
+        },
+    )
     assert write.refused
     assert get_order(env.db, order_id="#W6798117")["status"] == "delivered"
 
@@ -82,11 +88,19 @@ def test_write_needs_a_yes_to_a_summary_naming_it(env: Environment) -> None:
 def test_one_yes_covers_one_write(env: Environment) -> None:
     _sign_in(env, "liam.li8523@example.com")
     _confirm(env, "I will switch order #W1130240 to PayPal and ship it to 1 Main St. OK?", "ok")
-    address = {"order_id": "#W1130240", "address1": "1 Main St", "address2": "", "city": "Austin",
-               "state": "TX", "country": "USA", "zip": "78701"}  # fmt: skip
+    address = {
+        "order_id": "#W1130240",
+        "address1": "1 Main St",
+        "address2": "",
+        "city": "Austin",
+        "state": "TX",
+        "country": "USA",
+        "zip": "78701",
+    }
     assert not env.call("modify_pending_order_address", address).error
     second = env.call(
-        "modify_pending_order_payment", {"order_id": "#W1130240", "payment_method_id": "paypal_9619477"}
+        "modify_pending_order_payment",
+        {"order_id": "#W1130240", "payment_method_id": "paypal_9619477"},
     )
     assert second.refused
     assert len(get_order(env.db, order_id="#W1130240")["payment_history"]) == 1
@@ -94,8 +108,15 @@ def test_one_yes_covers_one_write(env: Environment) -> None:
 
 def test_user_address_summary_must_name_the_new_zip(env: Environment) -> None:
     _sign_in(env, "omar.muller2208@example.com")
-    address = {"user_id": "omar_muller_8833", "address1": "445 Maple Avenue", "address2": "",
-               "city": "Austin", "state": "TX", "country": "USA", "zip": "78701"}  # fmt: skip
+    address = {
+        "user_id": "omar_muller_8833",
+        "address1": "445 Maple Avenue",
+        "address2": "",
+        "city": "Austin",
+        "state": "TX",
+        "country": "USA",
+        "zip": "78701",
+    }
     _confirm(env, "I will update your default address. OK?")
     assert env.call("modify_user_address", address).refused
     _confirm(env, "New default address: 445 Maple Avenue, Austin, TX 78701, USA. Confirm?", "Ya")

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.tools import TOOLS
 from pasar.store.commerce import get_order, get_user
@@ -52,7 +52,8 @@ def test_read_tools(env: Environment) -> None:
     )
     assert (
         env.execute(
-            "find_user_id_by_name_zip", {"first_name": "yusuf", "last_name": "Rossi", "zip": "19122"}
+            "find_user_id_by_name_zip",
+            {"first_name": "yusuf", "last_name": "Rossi", "zip": "19122"},
         )
         == "yusuf_rossi_9620"
     )
@@ -104,8 +105,14 @@ def test_cancel_reason_must_be_one_of_two(env: Environment) -> None:
 
 
 def test_modify_order_address(env: Environment) -> None:
-    address = {"address1": "1 Main St", "address2": "", "city": "Austin", "state": "TX",
-               "country": "USA", "zip": "78701"}  # fmt: skip
+    address = {
+        "address1": "1 Main St",
+        "address2": "",
+        "city": "Austin",
+        "state": "TX",
+        "country": "USA",
+        "zip": "78701",
+    }
     env.execute("modify_pending_order_address", {"order_id": "#W1130240", **address})
     assert get_order(env.db, order_id="#W1130240")["address"] == address
     with pytest.raises(OrderActionError):  # a delivered order
@@ -143,63 +150,111 @@ def test_modify_payment_refuses_a_short_gift_card(env: Environment) -> None:
 def test_modify_items_swaps_variant_and_charges_difference(env: Environment) -> None:
     env.execute(
         "modify_pending_order_items",
-        {"order_id": "#W3579467", "item_ids": ["5428723833"], "new_item_ids": ["9624127908"],
-         "payment_method_id": "paypal_5796936"},
-    )  # fmt: skip
+        {
+            "order_id": "#W3579467",
+            "item_ids": ["5428723833"],
+            "new_item_ids": ["9624127908"],
+            "payment_method_id": "paypal_5796936",
+        },
+    )
     order = get_order(env.db, order_id="#W3579467")
     assert order["status"] == "pending (item modified)"
     assert order["items"][0]["item_id"] == "9624127908" and order["items"][0]["price"] == 158.9
     assert order["items"][0]["options"]["color"] == "silver"
     assert order["payment_history"][-1] == {
-        "transaction_type": "payment", "amount": 13.42, "payment_method_id": "paypal_5796936"
-    }  # fmt: skip
+        "transaction_type": "payment",
+        "amount": 13.42,
+        "payment_method_id": "paypal_5796936",
+    }
 
 
 def test_modify_items_argument_rules(env: Environment) -> None:
     base = {"order_id": "#W3579467", "payment_method_id": "paypal_5796936"}
     with pytest.raises(OrderActionError, match="not a variant"):  # another product
-        env.execute("modify_pending_order_items",
-                    {**base, "item_ids": ["5428723833"], "new_item_ids": ["2635605237"]})  # fmt: skip
+        env.execute(
+            "modify_pending_order_items",
+            {**base, "item_ids": ["5428723833"], "new_item_ids": ["2635605237"]},
+        )
     with pytest.raises(OrderActionError, match="not in order"):
-        env.execute("modify_pending_order_items",
-                    {**base, "item_ids": ["2698416822"], "new_item_ids": ["9624127908"]})  # fmt: skip
+        env.execute(
+            "modify_pending_order_items",
+            {**base, "item_ids": ["2698416822"], "new_item_ids": ["9624127908"]},
+        )
     with pytest.raises(NotFoundError, match="payment method"):
-        env.execute("modify_pending_order_items", {**base, "item_ids": ["5428723833"],
-                    "new_item_ids": ["9624127908"], "payment_method_id": "paypal_9734841"})  # fmt: skip
+        env.execute(
+            "modify_pending_order_items",
+            {
+                **base,
+                "item_ids": ["5428723833"],
+                "new_item_ids": ["9624127908"],
+                "payment_method_id": "paypal_9734841",
+            },
+        )
     assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
 
 
 def test_modify_user_address(env: Environment) -> None:
-    address = {"address1": "445 Maple Avenue", "address2": "Apt 12", "city": "Austin",
-               "state": "TX", "country": "USA", "zip": "78701"}  # fmt: skip
+    address = {
+        "address1": "445 Maple Avenue",
+        "address2": "Apt 12",
+        "city": "Austin",
+        "state": "TX",
+        "country": "USA",
+        "zip": "78701",
+    }
     env.execute("modify_user_address", {"user_id": "omar_muller_8833", **address})
     assert get_user(env.db, user_id="omar_muller_8833")["address"] == address
 
 
 def test_return_to_original_method_or_gift_card_only(env: Environment) -> None:
     with pytest.raises(OrderActionError, match="original payment method"):
-        env.execute("return_delivered_order_items", {"order_id": "#W2787996",
-                    "item_ids": ["9354168549"], "payment_method_id": "credit_card_7017098"})  # fmt: skip
-    env.execute("return_delivered_order_items", {"order_id": "#W6798117",
-                "item_ids": ["1706622510"], "payment_method_id": "paypal_9734841"})  # fmt: skip
+        env.execute(
+            "return_delivered_order_items",
+            {
+                "order_id": "#W2787996",
+                "item_ids": ["9354168549"],
+                "payment_method_id": "credit_card_7017098",
+            },
+        )
+    env.execute(
+        "return_delivered_order_items",
+        {
+            "order_id": "#W6798117",
+            "item_ids": ["1706622510"],
+            "payment_method_id": "paypal_9734841",
+        },
+    )
     assert get_order(env.db, order_id="#W6798117")["status"] == "return requested"
     assert env.requests["#W6798117"] == {
-        "return_items": ["1706622510"], "return_payment_method_id": "paypal_9734841"
-    }  # fmt: skip
+        "return_items": ["1706622510"],
+        "return_payment_method_id": "paypal_9734841",
+    }
 
 
 def test_exchange_records_the_request(env: Environment) -> None:
-    env.execute("exchange_delivered_order_items", {"order_id": "#W6798117",
-                "item_ids": ["8538875209"], "new_item_ids": ["4579334072"],
-                "payment_method_id": "paypal_9734841"})  # fmt: skip
+    env.execute(
+        "exchange_delivered_order_items",
+        {
+            "order_id": "#W6798117",
+            "item_ids": ["8538875209"],
+            "new_item_ids": ["4579334072"],
+            "payment_method_id": "paypal_9734841",
+        },
+    )
     order = get_order(env.db, order_id="#W6798117")
     assert order["status"] == "exchange requested"
     assert order["items"][0]["item_id"] == "8538875209"  # items change when the exchange ships
     assert env.requests["#W6798117"]["exchange_price_difference"] == pytest.approx(9.72)
     with pytest.raises(OrderActionError, match="only delivered"):  # once per order
-        env.execute("exchange_delivered_order_items", {"order_id": "#W6798117",
-                    "item_ids": ["1706622510"], "new_item_ids": ["2860956907"],
-                    "payment_method_id": "paypal_9734841"})  # fmt: skip
+        env.execute(
+            "exchange_delivered_order_items",
+            {
+                "order_id": "#W6798117",
+                "item_ids": ["1706622510"],
+                "new_item_ids": ["2860956907"],
+                "payment_method_id": "paypal_9734841",
+            },
+        )
 
 
 def test_tool_call_errors_become_observations(env: Environment) -> None:

@@ -31,7 +31,8 @@ def _engine(model: str | None, engine: str | None, n_ctx: int) -> Any:
 
     spec = resolve_model(model) if model else None
     local = (engine or (spec.engine if spec else "llamacpp")) != "http"
-    return load_engine(model, engine=engine, **({"n_ctx": n_ctx} if local else {}))
+    options: dict[str, Any] = {"n_ctx": n_ctx} if local else {}
+    return load_engine(model, engine=engine, **options)
 
 
 def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int) -> Any:
@@ -55,7 +56,9 @@ def eval_command(
         Path,
         typer.Option(help="pasar scenarios (examples/taskbot/scenarios.json) or tau2 tasks."),
     ],
-    out: Annotated[Path, typer.Option(help="Report JSON; episodes go beside it (.episodes.jsonl).")],
+    out: Annotated[
+        Path, typer.Option(help="Report JSON; episodes go beside it (.episodes.jsonl).")
+    ],
     model: Model = None,
     engine: Engine = None,
     user_model: Annotated[
@@ -118,7 +121,9 @@ def eval_command(
         f"({report['episodes']} episodes)"
     )
     for language, row in report["by_language"].items():
-        console.print(f"  {language}  completion {row['completion_rate']:.3f}  (n={row['episodes']})")
+        console.print(
+            f"  {language}  completion {row['completion_rate']:.3f}  (n={row['episodes']})"
+        )
 
 
 @app.command("sft-data")
@@ -210,6 +215,9 @@ def chat(
         reply = bot.respond(text)
         env.agent_says(reply)
         for record in env.calls[seen:]:
-            console.print(f"[dim]  {record.name}({json.dumps(record.arguments)}) -> "
-                          f"{record.observation.content[:200]}[/]", highlight=False)  # fmt: skip
+            console.print(
+                f"[dim]  {record.name}({json.dumps(record.arguments)}) -> "
+                f"{record.observation.content[:200]}[/]",
+                highlight=False,
+            )
         console.print(f"bot> {reply}", highlight=False)

@@ -174,7 +174,12 @@ def modify_pending_order_payment(
 
 
 def modify_pending_order_items(
-    db: Store, *, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    db: Store,
+    *,
+    order_id: str,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    payment_method_id: str,
 ) -> dict[str, Any]:
     """Swap items of a pending order for other variants; the price difference is paid or
     refunded with ``payment_method_id``. The order can then no longer be modified or cancelled."""
@@ -184,9 +189,7 @@ def modify_pending_order_items(
             raise OrderActionError(
                 f"order {order_id} is {order.status!r}: items can be modified once, while pending"
             )
-        pairs = _new_variants(
-            session, _matched_items(order, item_ids), item_ids, new_item_ids
-        )
+        pairs = _new_variants(session, _matched_items(order, item_ids), item_ids, new_item_ids)
         method = _method(session, order, payment_method_id)
         difference = sum((v.price - i.price for i, v in pairs), Decimal(0))
         _check_gift_card(method, difference)
@@ -219,16 +222,19 @@ def return_delivered_order_items(
 
 
 def exchange_delivered_order_items(
-    db: Store, *, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    db: Store,
+    *,
+    order_id: str,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    payment_method_id: str,
 ) -> dict[str, Any]:
     """Request an exchange of delivered items for other variants of the same products."""
     with db.session() as session, session.begin():
         order = _order(session, order_id)
         if order.status != "delivered":
             raise OrderActionError(f"order {order_id} is {order.status!r}: only delivered orders")
-        pairs = _new_variants(
-            session, _matched_items(order, item_ids), item_ids, new_item_ids
-        )
+        pairs = _new_variants(session, _matched_items(order, item_ids), item_ids, new_item_ids)
         method = _method(session, order, payment_method_id)
         difference = sum((v.price - i.price for i, v in pairs), Decimal(0))
         _check_gift_card(method, difference)

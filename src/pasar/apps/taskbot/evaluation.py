@@ -86,9 +86,13 @@ def run_episode(
         env.agent_says(reply)
         for record in env.calls[calls_before:]:
             transcript.append(
-                {"role": "tool", "name": record.name, "arguments": record.arguments,
-                 "content": record.observation.content[:500]}
-            )  # fmt: skip
+                {
+                    "role": "tool",
+                    "name": record.name,
+                    "arguments": record.arguments,
+                    "content": record.observation.content[:500],
+                }
+            )
         transcript.append({"role": "assistant", "content": reply})
         if TRANSFER_TEXT in reply:
             break
@@ -180,9 +184,13 @@ def scenario_case(scenario: Scenario) -> Case:
 
 def task_case(task: Task, user_factory: Callable[[Task, int], User]) -> Case:
     return Case(
-        task.id, task.language, task.gold_actions, task.facts, False,
+        task.id,
+        task.language,
+        task.gold_actions,
+        task.facts,
+        False,
         lambda trial: user_factory(task, trial),
-    )  # fmt: skip
+    )
 
 
 def _done(path: Path | None) -> dict[tuple[str, int], Episode]:
@@ -226,9 +234,14 @@ def evaluate(
         )
         scores = score_episode(env, transcript, gold=golds[case.id], facts=case.facts)
         episode = Episode(
-            scenario=case.id, language=case.language, trial=trial,
-            has_correction=case.has_correction, turns=turns, transcript=transcript, **scores,
-        )  # fmt: skip
+            scenario=case.id,
+            language=case.language,
+            trial=trial,
+            has_correction=case.has_correction,
+            turns=turns,
+            transcript=transcript,
+            **scores,
+        )
         env.db.close()
         episodes.append(episode)
         if episodes_file is not None:

@@ -107,12 +107,10 @@ class FlowsAgent:
         if self.pending_intent == "transfer":
             self._start("transfer")  # no account data is needed to reach a human
             return self._advance(text)
-        if self.user is None:
-            if not self._authenticate(text):
-                found = EMAIL.search(text) or ZIP.search(text)
-                return self.say("not_found" if found else "ask_identity")
-            if self.pending_intent is None:
-                return self.say("ask_intent", name=self.user["name"]["first_name"])
+        if self.user is None and not self._authenticate(text):
+            found = EMAIL.search(text) or ZIP.search(text)
+            return self.say("not_found" if found else "ask_identity")
+        assert self.user is not None
         if self.flow is None:
             if self.pending_intent is None:
                 return self.say("ask_intent", name=self.user["name"]["first_name"])
@@ -138,9 +136,12 @@ class FlowsAgent:
         else:
             zip_code = ZIP.search(text)
             user_id = None
-            for first, last in NAME.findall(text)[:3] if zip_code else []:
+            for first, last in NAME.findall(text)[:3] if zip_code is not None else []:
                 user_id = self._find(
-                    "find_user_id_by_name_zip", first_name=first, last_name=last, zip=zip_code.group()
+                    "find_user_id_by_name_zip",
+                    first_name=first,
+                    last_name=last,
+                    zip=zip_code.group() if zip_code else "",
                 )
                 if user_id:
                     break
@@ -300,7 +301,9 @@ class FlowsAgent:
         assert self.user is not None
         if slot == "items":
             assert self.order is not None
-            items = "; ".join(f"{i['name']} ({_options(i['options'])})" for i in self.order["items"])
+            items = "; ".join(
+                f"{i['name']} ({_options(i['options'])})" for i in self.order["items"]
+            )
             return self.say("ask_items", order_id=self.order["order_id"], items=items)
         if slot == "new_items":
             assert self.order is not None
@@ -308,9 +311,7 @@ class FlowsAgent:
                 item = next(i for i in self.order["items"] if i["item_id"] == item_id)
                 if len(self._candidates(item, text)) != 1:
                     variants = self._product(item["product_id"])["variants"].values()
-                    choices = "; ".join(
-                        _options(v["options"]) for v in variants if v["available"]
-                    )
+                    choices = "; ".join(_options(v["options"]) for v in variants if v["available"])
                     return self.say("ask_new_items", item=item["name"], choices=choices)
         if slot == "payment":
             methods = ", ".join(_method_name(m) for m in self.user["payment_methods"].values())
@@ -384,18 +385,24 @@ class FlowsAgent:
             refund_to = ", ".join(_method_name(methods[p["payment_method_id"]]) for p in payments)
             total = _money(self._total([p["amount"] for p in payments]))
             return self.say(
-                "act_cancel", order_id=s["order_id"], reason=s["reason"], total=total,
+                "act_cancel",
+                order_id=s["order_id"],
+                reason=s["reason"],
+                total=total,
                 refund_to=refund_to,
-            )  # fmt: skip
+            )
         if tool == "return_delivered_order_items":
             assert order is not None
             items = [i for i in order["items"] if i["item_id"] in s["items"]]
             total = _money(self._total([i["price"] for i in items]))
             names = ", ".join(i["name"] for i in items)
             return self.say(
-                "act_return", items=names, order_id=s["order_id"], total=total,
+                "act_return",
+                items=names,
+                order_id=s["order_id"],
+                total=total,
                 method=_method_name(methods[s["payment"]]),
-            )  # fmt: skip
+            )
         if tool in ("modify_pending_order_items", "exchange_delivered_order_items"):
             assert order is not None
             old = [next(i for i in order["items"] if i["item_id"] == x) for x in s["items"]]
@@ -409,17 +416,22 @@ class FlowsAgent:
             )
             difference = float(self.call("calculate", expression=expression))
             return self.say(
-                "act_change", order_id=s["order_id"], changes=changes,
-                difference=_money(difference), method=_method_name(methods[s["payment"]]),
-            )  # fmt: skip
+                "act_change",
+                order_id=s["order_id"],
+                changes=changes,
+                difference=_money(difference),
+                method=_method_name(methods[s["payment"]]),
+            )
         if tool == "modify_pending_order_payment":
             assert order is not None
             paid = order["payment_history"][0]
             return self.say(
-                "act_payment", order_id=s["order_id"], total=_money(paid["amount"]),
+                "act_payment",
+                order_id=s["order_id"],
+                total=_money(paid["amount"]),
                 method=_method_name(methods[s["payment"]]),
                 old=_method_name(methods[paid["payment_method_id"]]),
-            )  # fmt: skip
+            )
         address = _address_text(s["address"])
         if tool == "modify_pending_order_address":
             return self.say("act_order_address", order_id=s["order_id"], address=address)
@@ -430,19 +442,23 @@ class FlowsAgent:
         self.flow = None
         if "order_id" in result:
             status = result["status"]
-            return self.say("done", result=self.say("result_order", order_id=result["order_id"],
-                                                     status=status))  # fmt: skip
-        return self.say("done", result=self.say("result_user", address=_address_text(
-            result["address"])))  # fmt: skip
+            return self.say(
+                "done", result=self.say("result_order", order_id=result["order_id"], status=status)
+            )
+        return self.say(
+            "done", result=self.say("result_user", address=_address_text(result["address"]))
+        )
 
     # -- read-only answers ---------------------------------------------------------------------
     def _status_answer(self) -> str:
         assert self.order is not None
         items = ", ".join(i["name"] for i in self.order["items"])
         return self.say(
-            "status_answer", order_id=self.order["order_id"], status=self.order["status"],
+            "status_answer",
+            order_id=self.order["order_id"],
+            status=self.order["status"],
             items=items,
-        )  # fmt: skip
+        )
 
     def _product_answer(self, text: str) -> str:
         products = self.call("list_all_product_types")
@@ -453,20 +469,28 @@ class FlowsAgent:
         match = ""
         clean = EMAIL.sub(" ", ORDER_ID.sub(" ", text))
         named = [
-            v for v in variants
+            v
+            for v in variants
             if all(self._mentioned(clean, str(x)) for x in v["options"].values())
-        ]  # fmt: skip
+        ]
         if len(named) == 1:
             item = self.call("get_item_details", item_id=named[0]["item_id"])
             match = self.say(
-                "item_match", item_id=item["item_id"], options=_options(item["options"]),
+                "item_match",
+                item_id=item["item_id"],
+                options=_options(item["options"]),
                 price=f"{item['price']:.2f}",
                 available="available" if item["available"] else "not available",
-            )  # fmt: skip
+            )
         return self.say(
-            "product_answer", product=product["name"], available=len(available),
-            total=len(variants), low=f"{min(prices):.2f}", high=f"{max(prices):.2f}", match=match,
-        )  # fmt: skip
+            "product_answer",
+            product=product["name"],
+            available=len(available),
+            total=len(variants),
+            low=f"{min(prices):.2f}",
+            high=f"{max(prices):.2f}",
+            match=match,
+        )
 
 
 class FlowError(Exception):

@@ -53,7 +53,11 @@ def call_message(call: ToolCall) -> Message:
         "role": "assistant",
         "content": "",
         "tool_calls": [
-            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": arguments},
+            }
         ],
     }
 
@@ -83,9 +87,7 @@ class LLMAgent:
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGE_NAMES:
-            raise ValueError(
-                f"language {self.language!r}: use one of {', '.join(LANGUAGE_NAMES)}"
-            )
+            raise ValueError(f"language {self.language!r}: use one of {', '.join(LANGUAGE_NAMES)}")
         if not self.messages:
             self.messages = [system_message(self.language)]
 

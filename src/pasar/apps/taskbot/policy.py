@@ -25,10 +25,32 @@ YES = {
     "tl": ("oo", "opo", "sige", "tama", "ituloy", "ok"),
 }
 NOT_YES = (
-    "no", "not", "but", "actually", "wait", "instead", "tidak", "tak", "bukan", "tapi", "tetapi",
-    "sebenarnya", "eh", "jangan", "ไม่", "แต่", "เดี๋ยว", "không", "nhưng", "khoan", "hindi",
-    "pero", "teka", "huwag", "wag",
-)  # fmt: skip
+    "no",
+    "not",
+    "but",
+    "actually",
+    "wait",
+    "instead",
+    "tidak",
+    "tak",
+    "bukan",
+    "tapi",
+    "tetapi",
+    "sebenarnya",
+    "eh",
+    "jangan",
+    "ไม่",
+    "แต่",
+    "เดี๋ยว",
+    "không",
+    "nhưng",
+    "khoan",
+    "hindi",
+    "pero",
+    "teka",
+    "huwag",
+    "wag",
+)
 AUTH_TOOLS = {"find_user_id_by_email", "find_user_id_by_name_zip"}
 OPEN_TOOLS = AUTH_TOOLS | {
     "list_all_product_types",

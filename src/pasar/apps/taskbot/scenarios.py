@@ -20,6 +20,7 @@ from then on uses the correction's answers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,32 +34,79 @@ ASKS = ("confirm", "identity", "order_id", "reason", "items", "new_items", "paym
 # English, which small models answer in whatever the user writes). Checked in ASKS order.
 ASK_WORDS: dict[str, tuple[str, ...]] = {
     "confirm": (
-        "yes/no", "confirm", "proceed", "ya/tidak", "konfirmasi", "ya/tak", "sahkan",
-        "ยืนยัน", "ใช่/ไม่", "xác nhận", "có/không", "oo/hindi", "kumpirm",
+        "yes/no",
+        "confirm",
+        "proceed",
+        "ya/tidak",
+        "konfirmasi",
+        "ya/tak",
+        "sahkan",
+        "ยืนยัน",
+        "ใช่/ไม่",
+        "xác nhận",
+        "có/không",
+        "oo/hindi",
+        "kumpirm",
     ),
     "identity": (
-        "email", "e-mail", "zip", "postal", "surel", "kode pos", "poskod", "อีเมล",
-        "รหัสไปรษณีย์", "mã bưu", "authenticate",
+        "email",
+        "e-mail",
+        "zip",
+        "postal",
+        "surel",
+        "kode pos",
+        "poskod",
+        "อีเมล",
+        "รหัสไปรษณีย์",
+        "mã bưu",
+        "authenticate",
     ),
     "order_id": (
-        "order id", "order number", "which order", "nomor pesanan", "nombor pesanan",
-        "pesanan yang mana", "หมายเลขคำสั่งซื้อ", "mã đơn", "numero ng order", "aling order",
+        "order id",
+        "order number",
+        "which order",
+        "nomor pesanan",
+        "nombor pesanan",
+        "pesanan yang mana",
+        "หมายเลขคำสั่งซื้อ",
+        "mã đơn",
+        "numero ng order",
+        "aling order",
     ),
     "reason": ("reason", "alasan", "sebab", "เหตุผล", "lý do", "dahilan"),
     "new_items": (
-        "which option", "new option", "instead", "pilihan baru", "varian", "ตัวเลือกใหม่",
-        "lựa chọn mới", "bagong opsyon",
+        "which option",
+        "new option",
+        "instead",
+        "pilihan baru",
+        "varian",
+        "ตัวเลือกใหม่",
+        "lựa chọn mới",
+        "bagong opsyon",
     ),
     "items": (
-        "which item", "which product", "barang apa", "barang mana", "item mana", "สินค้าชิ้นไหน",
-        "sản phẩm nào", "aling item",
+        "which item",
+        "which product",
+        "barang apa",
+        "barang mana",
+        "item mana",
+        "สินค้าชิ้นไหน",
+        "sản phẩm nào",
+        "aling item",
     ),
     "payment": (
-        "payment", "refund", "pembayaran", "bayaran", "การชำระ", "คืนเงิน", "thanh toán",
-        "hoàn tiền", "bayad",
+        "payment",
+        "refund",
+        "pembayaran",
+        "bayaran",
+        "การชำระ",
+        "คืนเงิน",
+        "thanh toán",
+        "hoàn tiền",
+        "bayad",
     ),
     "address": ("address", "alamat", "ที่อยู่", "địa chỉ", "tirahan"),
-}  # fmt: skip
+}
 
 
 def ask_of(agent_text: str) -> str | None:
@@ -74,7 +122,7 @@ def ask_of(agent_text: str) -> str | None:
 class Correction:
     field: str  # which answer changes: reason, items, new_items, payment, address, or "intent"
     say: str  # what the user says instead of yes
-    answers: dict[str, str] = field(default_factory=dict)  # answers from then on
+    answers: dict[str, str] = dataclasses.field(default_factory=dict)  # answers from then on
 
 
 @dataclass(frozen=True)
@@ -158,4 +206,3 @@ class ScriptedUser:
                 return text
         self.done = True
         return self.scenario.closing
-

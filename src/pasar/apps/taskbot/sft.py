@@ -38,10 +38,18 @@ from pasar.store.db import Store
 
 Render = Literal["local", "openai"]
 FIRST_PERSON = [
-    (r"\bYou are\b", "I am"), (r"\byou are\b", "I am"), (r"\bYou're\b", "I'm"),
-    (r"\byou're\b", "I'm"), (r"\bYou'd\b", "I'd"), (r"\byou'd\b", "I'd"), (r"\bYour\b", "My"),
-    (r"\byour\b", "my"), (r"\byourself\b", "myself"), (r"\bYou\b", "I"), (r"\byou\b", "I"),
-]  # fmt: skip
+    (r"\bYou are\b", "I am"),
+    (r"\byou are\b", "I am"),
+    (r"\bYou're\b", "I'm"),
+    (r"\byou're\b", "I'm"),
+    (r"\bYou'd\b", "I'd"),
+    (r"\byou'd\b", "I'd"),
+    (r"\bYour\b", "My"),
+    (r"\byour\b", "my"),
+    (r"\byourself\b", "myself"),
+    (r"\bYou\b", "I"),
+    (r"\byou\b", "I"),
+]
 
 
 def first_person(text: str) -> str:
@@ -145,8 +153,12 @@ def task_trajectory(task: Task, template: Store, language: str) -> list[Message]
         if TOOLS[name].kind == "write":
             result = json.loads(messages[-1]["content"])
             if "order_id" in result:
-                done = _say("result_order", language, order_id=result["order_id"],
-                            status=result.get("status", ""))  # fmt: skip
+                done = _say(
+                    "result_order",
+                    language,
+                    order_id=result["order_id"],
+                    status=result.get("status", ""),
+                )
             else:
                 done = _say("result_user", language, address=json.dumps(result.get("address")))
             agent(_say("done", language, result=done))

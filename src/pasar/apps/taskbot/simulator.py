@@ -59,7 +59,9 @@ def is_tau2_file(rows: Any) -> bool:
 
 def load_tasks(path: Path) -> list[Task]:
     if not path.exists():
-        raise MissingInputError(f"{path}: no such task file (../shared/data/retail/tasks_train.json)")
+        raise MissingInputError(
+            f"{path}: no such task file (../shared/data/retail/tasks_train.json)"
+        )
     rows = json.loads(path.read_text())
     if not is_tau2_file(rows):
         raise ValueError(f"{path} is not in tau2-bench's task format (no user_scenario)")

@@ -42,7 +42,11 @@ class Tool:
         parameters = _strip_titles(self.arguments.model_json_schema())
         return {
             "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": parameters},
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": parameters,
+            },
         }
 
     def run(self, db: Store, arguments: dict[str, Any]) -> Any:
@@ -76,7 +80,7 @@ def tool(kind: Kind) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         description, described = _docstring(function)
         hints = get_type_hints(function)
         fields: dict[str, Any] = {
-            name: (hints[name], Field(description=described.get(name, "")))
+            name: (hints[name], Field(description=described.get(name)))
             for name in list(inspect.signature(function).parameters)[1:]
         }
         model = create_model(  # type: ignore[call-overload]
@@ -90,23 +94,13 @@ def tool(kind: Kind) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 @tool("read")
 def find_user_id_by_email(db: Store, email: str) -> str:
-    """Find a user's id by their email address.
-
-    Args:
-        email: The email, such as 'something@example.com'.
-    """
+    """Find a user's id by their email address."""
     return find_user_id(db, email=email)
 
 
 @tool("read")
 def find_user_id_by_name_zip(db: Store, first_name: str, last_name: str, zip: str) -> str:
-    """Find a user's id by first name, last name and zip code.
-
-    Args:
-        first_name: The first name, such as 'John'.
-        last_name: The last name, such as 'Doe'.
-        zip: The zip code, such as '12345'.
-    """
+    """Find a user's id by first name, last name and zip code."""
     return find_user_id(db, first_name=first_name, last_name=last_name, zip=zip)
 
 
@@ -115,7 +109,7 @@ def get_user_details(db: Store, user_id: str) -> dict[str, Any]:
     """Get a user's profile: name, address, email, payment methods and order ids.
 
     Args:
-        user_id: The user id, such as 'sara_doe_496'.
+        user_id: e.g. 'sara_doe_496'.
     """
     return get_user(db, user_id=user_id)
 
@@ -125,27 +119,27 @@ def get_order_details(db: Store, order_id: str) -> dict[str, Any]:
     """Get an order's status, items, address, fulfillments and payments.
 
     Args:
-        order_id: The order id, such as '#W0000000'.
+        order_id: e.g. '#W0000000'.
     """
     return get_order(db, order_id=order_id)
 
 
 @tool("read")
 def get_product_details(db: Store, product_id: str) -> dict[str, Any]:
-    """Get a product type's variants: item ids, options, availability and prices.
+    """Get a product's variants: item ids, options, availability, prices.
 
     Args:
-        product_id: The product id, such as '6086499569' (not an item id).
+        product_id: A product id (not an item id).
     """
     return get_product(db, product_id=product_id)
 
 
 @tool("read")
 def get_item_details(db: Store, item_id: str) -> dict[str, Any]:
-    """Get one item (variant): its product, options, availability and price.
+    """Get one item (variant): product, options, availability, price.
 
     Args:
-        item_id: The item id, such as '1008292230' (not a product id).
+        item_id: An item id (not a product id).
     """
     with db.session() as session:
         variant = session.get(Variant, item_id)
@@ -194,7 +188,7 @@ def calculate(db: Store, expression: str) -> float:
     """Calculate an arithmetic expression, rounded to 2 decimals.
 
     Args:
-        expression: Numbers, + - * / and parentheses, such as '2 * (3.5 + 1)'.
+        expression: e.g. '2 * (3.5 + 1)'.
     """
     try:
         tree = ast.parse(expression, mode="eval")
@@ -209,7 +203,7 @@ def transfer_to_human_agents(db: Store, summary: str) -> str:
     is outside what the tools can do.
 
     Args:
-        summary: What the user needs, for the human agent.
+        summary: The user's issue.
     """
     return "Transfer successful"
 
@@ -219,8 +213,7 @@ def cancel_pending_order(db: Store, order_id: str, reason: Reason) -> dict[str, 
     """Cancel a pending order; payments are refunded to their methods (gift cards at once).
 
     Args:
-        order_id: The order id, such as '#W0000000'.
-        reason: 'no longer needed' or 'ordered by mistake'.
+        order_id: e.g. '#W0000000'.
     """
     return order_actions.cancel_pending_order(db, order_id=order_id, reason=reason)
 
@@ -236,16 +229,10 @@ def modify_pending_order_address(
     country: str,
     zip: str,
 ) -> dict[str, Any]:
-    """Change the shipping address of a pending order.
+    """Change the shipping address of a pending order (address2 may be '').
 
     Args:
-        order_id: The order id, such as '#W0000000'.
-        address1: Street line, such as '123 Main St'.
-        address2: Second line, such as 'Apt 1', or ''.
-        city: The city.
-        state: The state, such as 'CA'.
-        country: The country, such as 'USA'.
-        zip: The zip code, such as '12345'.
+        order_id: e.g. '#W0000000'.
     """
     return order_actions.modify_pending_order_address(
         db,
@@ -266,10 +253,9 @@ def modify_pending_order_items(
     """Swap items of a pending order for other options of the same products (once per order).
 
     Args:
-        order_id: The order id, such as '#W0000000'.
-        item_ids: The item ids to change.
-        new_item_ids: The new item ids, in the same order.
-        payment_method_id: Pays or receives the price difference, such as 'gift_card_0000000'.
+        order_id: e.g. '#W0000000'.
+        new_item_ids: One per item id, in the same order.
+        payment_method_id: Pays or gets the price difference.
     """
     return order_actions.modify_pending_order_items(
         db,
@@ -281,12 +267,14 @@ def modify_pending_order_items(
 
 
 @tool("write")
-def modify_pending_order_payment(db: Store, order_id: str, payment_method_id: str) -> dict[str, Any]:
+def modify_pending_order_payment(
+    db: Store, order_id: str, payment_method_id: str
+) -> dict[str, Any]:
     """Pay a pending order with another of the user's payment methods.
 
     Args:
-        order_id: The order id, such as '#W0000000'.
-        payment_method_id: The new method, such as 'credit_card_0000000'.
+        order_id: e.g. '#W0000000'.
+        payment_method_id: e.g. 'credit_card_0000000'.
     """
     return order_actions.modify_pending_order_payment(
         db, order_id=order_id, payment_method_id=payment_method_id
@@ -304,16 +292,10 @@ def modify_user_address(
     country: str,
     zip: str,
 ) -> dict[str, Any]:
-    """Change a user's default address.
+    """Change a user's default address (address2 may be '').
 
     Args:
-        user_id: The user id, such as 'sara_doe_496'.
-        address1: Street line, such as '123 Main St'.
-        address2: Second line, such as 'Apt 1', or ''.
-        city: The city.
-        state: The state, such as 'CA'.
-        country: The country, such as 'USA'.
-        zip: The zip code, such as '12345'.
+        user_id: e.g. 'sara_doe_496'.
     """
     return order_actions.modify_user_address(
         db,
@@ -334,9 +316,8 @@ def return_delivered_order_items(
     """Return items of a delivered order; the refund goes to the original method or a gift card.
 
     Args:
-        order_id: The order id, such as '#W0000000'.
-        item_ids: The item ids to return.
-        payment_method_id: Receives the refund, such as 'gift_card_0000000'.
+        order_id: e.g. '#W0000000'.
+        payment_method_id: Gets the refund.
     """
     return order_actions.return_delivered_order_items(
         db, order_id=order_id, item_ids=item_ids, payment_method_id=payment_method_id
@@ -350,10 +331,9 @@ def exchange_delivered_order_items(
     """Exchange items of a delivered order for other options of the same products (once).
 
     Args:
-        order_id: The order id, such as '#W0000000'.
-        item_ids: The item ids to exchange.
-        new_item_ids: The new item ids, in the same order.
-        payment_method_id: Pays or receives the price difference, such as 'paypal_0000000'.
+        order_id: e.g. '#W0000000'.
+        new_item_ids: One per item id, in the same order.
+        payment_method_id: Pays or gets the price difference.
     """
     return order_actions.exchange_delivered_order_items(
         db,
