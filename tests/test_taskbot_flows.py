@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from pasar.apps.taskbot.evaluation import evaluate, scenario_case
 from pasar.apps.taskbot.flows import FlowsAgent
 from pasar.apps.taskbot.scenarios import ScriptedUser, ask_of, load_scenarios
 from pasar.store.commerce import get_order
-from pasar.store.db import Store
+from pasar.store.db import Store, open_configured_store
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "taskbot" / "scenarios.json"
 DB = SHARED_DATA / "retail" / "db.json"
@@ -175,3 +178,27 @@ def test_cli_sft_data(tmp_path: Path) -> None:
         "taskbot", "sft-data", "--tasks", str(tmp_path / "nope.json"), "--out", str(out)
     )
     assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_cli_chat_changes_the_configured_store() -> None:
+    assert run_pasar("store", "import", str(DB)).returncode == 0
+    lines = [
+        "Halo, saya mau membatalkan pesanan.",
+        "Email saya aarav.anderson9752@example.com",
+        "Pesanan #W9300146",
+        "Saya salah pesan.",
+        "Ya, lanjutkan.",
+        "",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "pasar.cli.main", "taskbot", "chat", "--language", "id"],
+        input="\n".join(lines),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cancel_pending_order" in result.stdout and "'cancelled'" in result.stdout
+    store = open_configured_store()
+    assert get_order(store, order_id="#W9300146")["status"] == "cancelled"
