@@ -9,11 +9,13 @@ import pytest
 from conftest import SHARED_DATA
 
 from pasar.apps.taskbot.environment import load_template
-from pasar.apps.taskbot.evaluation import evaluate, scenario_case
+from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
+from pasar.apps.taskbot.flows import FlowsAgent
 from pasar.apps.taskbot.judge import gold_hash
 from pasar.apps.taskbot.llm_agent import LLMAgent, local_history
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.apps.taskbot.scenarios import load_scenarios
+from pasar.apps.taskbot.simulator import SimulatedUser, load_tasks
 from pasar.apps.taskbot.tools import TOOLS
 from pasar.store.db import Store
 
@@ -67,3 +69,17 @@ def test_llm_agent_episode_on_the_embedded_model(engine, template: Store) -> Non
         assert episode.final_hash == gold_hash(template, [])
     assert report["episodes"] == 1 and report["tool_calls"] == len(calls)
     json.dumps(report)  # the report is plain JSON
+
+
+def test_simulated_user_plays_a_tau2_task(engine, template: Store) -> None:  # type: ignore[no-untyped-def]
+    task = load_tasks(SHARED_DATA / "retail" / "tasks_train.json")[0]
+    assert "Yusuf Rossi" in task.scenario and task.gold_actions[-1]["name"].startswith("exchange")
+    case = task_case(task, lambda t, trial: SimulatedUser(engine, t, seed=trial))
+    report, (episode,) = evaluate(
+        [case], lambda env, lang: FlowsAgent(env, lang), template, max_turns=1
+    )
+    said = [m["content"] for m in episode.transcript if m["role"] == "user"]
+    assert said and all(isinstance(s, str) and s.strip() for s in said)
+    assert episode.gold_hash == gold_hash(template, task.gold_actions)
+    assert not episode.state_ok  # one turn cannot finish an exchange
+    assert report["by_language"]["en"]["episodes"] == 1
