@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from pasar.apps.taskbot.environment import Environment
-from pasar.apps.taskbot.policy import NOT_YES, _has, _words, is_affirmative
+from pasar.apps.taskbot.policy import NOT_YES, has_phrase, is_affirmative, plain_words
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_ID = re.compile(r"#?\s?W\d{7}\b")
@@ -122,10 +122,10 @@ class FlowsAgent:
 
     # -- understanding -------------------------------------------------------------------------
     def _intent(self, text: str) -> str | None:
-        words = _words(text)
+        words = plain_words(text)
         for intent, by_language in flow_spec()["intents"].items():
             keywords = [k for ks in by_language.values() for k in ks]
-            if any(_has(words, _words(k)) for k in keywords):
+            if any(has_phrase(words, plain_words(k)) for k in keywords):
                 return str(intent)
         return None
 
@@ -155,9 +155,9 @@ class FlowsAgent:
         return None if observation.error else str(json.loads(observation.content))
 
     def _lexicon_match(self, text: str, table: dict[str, list[str]]) -> str | None:
-        words = _words(text)
+        words = plain_words(text)
         for value, phrases in table.items():
-            if any(_has(words, _words(p)) for p in [value, *phrases]):
+            if any(has_phrase(words, plain_words(p)) for p in [value, *phrases]):
                 return str(value)
         return None
 
@@ -240,9 +240,9 @@ class FlowsAgent:
         return self.products[product_id]
 
     def _mentioned(self, text: str, value: str) -> bool:
-        words = _words(text)
+        words = plain_words(text)
         synonyms = flow_spec()["lexicon"]["colours"].get(value.lower(), [])
-        return any(_has(words, _words(v)) for v in [value, *synonyms])
+        return any(has_phrase(words, plain_words(v)) for v in [value, *synonyms])
 
     def _candidates(self, item: dict[str, Any], text: str) -> list[dict[str, Any]]:
         """Available variants of the item's product that keep every option the user did not
@@ -330,8 +330,8 @@ class FlowsAgent:
             if "order_id" in changed:
                 self.order = None
             return self._advance(text)
-        words = _words(text)
-        if any(_has(words, w) for w in NOT_YES):
+        words = plain_words(text)
+        if any(has_phrase(words, w) for w in NOT_YES):
             self.flow, self.awaiting_confirmation = None, False
             return self.say("aborted")
         return self.say("summary", action=self._action())

@@ -61,7 +61,7 @@ OPEN_TOOLS = AUTH_TOOLS | {
 }
 
 
-def _words(text: str) -> str:
+def plain_words(text: str) -> str:
     """Lower-cased words without punctuation; letters and combining marks (Thai vowels and tone
     marks) are kept."""
     text = unicodedata.normalize("NFC", text.lower())
@@ -69,7 +69,7 @@ def _words(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-def _has(text: str, phrase: str) -> bool:
+def has_phrase(text: str, phrase: str) -> bool:
     # Thai has no spaces between words: any occurrence counts there.
     if re.search(r"[\u0e00-\u0e7f]", phrase):
         return phrase in text
@@ -78,10 +78,10 @@ def _has(text: str, phrase: str) -> bool:
 
 def is_affirmative(text: str) -> bool:
     """An explicit yes in any of pasar's languages, with no 'but', 'no' or 'instead' in it."""
-    words = _words(text)
-    if any(_has(words, _words(w)) for w in NOT_YES):
+    words = plain_words(text)
+    if any(has_phrase(words, plain_words(w)) for w in NOT_YES):
         return False
-    return any(words.startswith(_words(w)) for ws in YES.values() for w in ws)
+    return any(words.startswith(plain_words(w)) for ws in YES.values() for w in ws)
 
 
 def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
