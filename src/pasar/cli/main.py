@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from pasar.cli import align, chat, doctor, eval, feedback, keys, listing, models, serve, store
+from pasar.cli import (
+    align,
+    chat,
+    doctor,
+    eval,
+    feedback,
+    keys,
+    listing,
+    models,
+    serve,
+    store,
+    taskbot,
+)
 from pasar.cli.output import run_guarded
 
 app = typer.Typer(
@@ -22,6 +34,7 @@ app.add_typer(store.app, name="store")
 app.add_typer(align.app, name="align")
 app.add_typer(eval.app, name="eval")
 app.add_typer(listing.app, name="listing")
+app.add_typer(taskbot.app, name="taskbot")
 app.command(name="serve")(run_guarded(serve.serve))
 app.command(name="chat")(run_guarded(chat.chat))
 app.command(name="doctor")(run_guarded(doctor.doctor))

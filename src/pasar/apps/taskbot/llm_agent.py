@@ -1,0 +1,122 @@
+"""The LLM agent: a tool-calling loop over any pasar engine.
+
+Each user message starts a loop: the engine answers with tool calls (local engines are
+constrained to valid calls of the given tools, so even the 135M model cannot emit a malformed
+one) or with a reply; one call per step is run through the environment (policy included) and
+its observation goes back to the model, until it replies or ``max_steps`` runs out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pasar.apps.taskbot.environment import Environment
+from pasar.apps.taskbot.tools import tool_schemas
+from pasar.errors import ContextLengthError
+from pasar.models.engine import Engine
+from pasar.models.types import Message, ToolCall
+
+SYSTEM_PROMPT = """You are a customer-service agent of a retail store. Follow this policy:
+- First authenticate the user: find their user id by email, or by first name, last name and
+  zip code, even if they give a user id. Help only that user.
+- You can cancel or modify pending orders, return or exchange delivered orders, change the
+  user's default address, and give information about their profile, orders and products.
+- Before any change (cancel, modify, return, exchange, address), list the details and ask the
+  user to confirm with yes. Only act after they say yes.
+- Cancel reasons: 'no longer needed' or 'ordered by mistake'. A new item must be an available
+  option of the same product. Refunds of a return go to the original payment method or a gift
+  card. Modify or exchange an order only once: collect every item first.
+- Make at most one tool call at a time. Never make up information.
+- If the request is outside these actions, call transfer_to_human_agents.
+Reply in {language}."""
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "id": "Indonesian",
+    "ms": "Malay",
+    "th": "Thai",
+    "vi": "Vietnamese",
+    "tl": "Filipino",
+}
+
+
+def system_message(language: str) -> Message:
+    return {"role": "system", "content": SYSTEM_PROMPT.format(language=LANGUAGE_NAMES[language])}
+
+
+def call_message(call: ToolCall) -> Message:
+    """An assistant message carrying one tool call, in OpenAI's format."""
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": arguments},
+            }
+        ],
+    }
+
+
+def local_history(messages: list[Message]) -> list[Message]:
+    """Earlier replies as the constrained JSON a local engine emits ({"content": ...}), so the
+    model reads its own past turns in the form it writes them (and SFT data matches)."""
+    return [
+        {**m, "content": json.dumps({"content": m["content"]}, ensure_ascii=False)}
+        if m["role"] == "assistant" and not m.get("tool_calls")
+        else m
+        for m in messages
+    ]
+
+
+@dataclass
+class LLMAgent:
+    engine: Engine
+    env: Environment
+    language: str = "en"
+    max_steps: int = 8
+    max_tokens: int = 256
+    temperature: float = 0.0
+    seed: int | None = 0
+    messages: list[Message] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=tool_schemas)
+
+    def __post_init__(self) -> None:
+        if self.language not in LANGUAGE_NAMES:
+            raise ValueError(f"language {self.language!r}: use one of {', '.join(LANGUAGE_NAMES)}")
+        if not self.messages:
+            self.messages = [system_message(self.language)]
+
+    def _prompt(self) -> list[Message]:
+        return self.messages if self.engine.native_tools else local_history(self.messages)
+
+    def respond(self, text: str) -> str:
+        self.messages.append({"role": "user", "content": text})
+        for _ in range(self.max_steps):
+            try:
+                result = self.engine.chat(
+                    self._prompt(),
+                    tools=self.tools,
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
+                    seed=self.seed,
+                )
+            except ContextLengthError:
+                break
+            if not result.tool_calls:
+                reply = result.text.strip()
+                self.messages.append({"role": "assistant", "content": reply})
+                return reply
+            call = result.tool_calls[0]  # the policy allows one call at a time
+            observation = self.env.call(call.name, call.arguments)
+            self.messages.append(call_message(call))
+            self.messages.append(
+                {"role": "tool", "tool_call_id": call.id, "content": observation.content}
+            )
+        reply = "Sorry, I could not complete that. Let me transfer you to a human agent."
+        self.messages.append({"role": "assistant", "content": reply})
+        return reply

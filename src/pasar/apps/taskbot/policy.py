@@ -1,0 +1,91 @@
+"""The retail policy's rules that code can check, whatever the agent says.
+
+- Authenticate first: no user, order or write tool before a find_user_id_* call found the user.
+- One user per conversation: nothing about another user's profile or orders.
+- Before a write: the agent listed the action (its message names the order id, or the new
+  address's zip for a user address), and the user's next message was an explicit yes.
+The argument rules of each write (status, same product, gift card balance...) are checked by the
+store functions themselves (``pasar.store.order_actions``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+# An explicit yes, per language. The message must start with one of these, and carry no "but"
+# or "no": "Yes, but change the address" is a correction, not a confirmation.
+YES = {
+    "en": ("yes", "yeah", "yep", "sure", "correct", "confirm", "go ahead", "please proceed", "ok"),
+    "id": ("ya", "iya", "betul", "benar", "setuju", "boleh", "lanjutkan", "ok", "oke"),
+    "ms": ("ya", "betul", "setuju", "boleh", "teruskan", "ok", "okey"),
+    "th": ("ใช่", "ยืนยัน", "ตกลง", "ได้", "โอเค"),
+    "vi": ("có", "vâng", "đồng ý", "xác nhận", "đúng", "được", "ok"),
+    "tl": ("oo", "opo", "sige", "tama", "ituloy", "ok"),
+}
+NOT_YES = (
+    "no",
+    "not",
+    "but",
+    "actually",
+    "wait",
+    "instead",
+    "tidak",
+    "tak",
+    "bukan",
+    "tapi",
+    "tetapi",
+    "sebenarnya",
+    "eh",
+    "jangan",
+    "ไม่",
+    "แต่",
+    "เดี๋ยว",
+    "không",
+    "nhưng",
+    "khoan",
+    "hindi",
+    "pero",
+    "teka",
+    "huwag",
+    "wag",
+)
+AUTH_TOOLS = {"find_user_id_by_email", "find_user_id_by_name_zip"}
+OPEN_TOOLS = AUTH_TOOLS | {
+    "list_all_product_types",
+    "get_product_details",
+    "get_item_details",
+    "calculate",
+    "transfer_to_human_agents",
+}
+
+
+def plain_words(text: str) -> str:
+    """Lower-cased words without punctuation; letters and combining marks (Thai vowels and tone
+    marks) are kept."""
+    text = unicodedata.normalize("NFC", text.lower())
+    kept = (c if c.isalnum() or unicodedata.category(c).startswith("M") else " " for c in text)
+    return " ".join("".join(kept).split())
+
+
+def has_phrase(text: str, phrase: str) -> bool:
+    # Thai has no spaces between words: any occurrence counts there.
+    if re.search(r"[\u0e00-\u0e7f]", phrase):
+        return phrase in text
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+
+
+def is_affirmative(text: str) -> bool:
+    """An explicit yes in any of pasar's languages, with no 'but', 'no' or 'instead' in it."""
+    words = plain_words(text)
+    if any(has_phrase(words, plain_words(w)) for w in NOT_YES):
+        return False
+    return any(words.startswith(plain_words(w)) for ws in YES.values() for w in ws)
+
+
+def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
+    """What the agent's summary must name for the user's yes to cover this write."""
+    if name == "modify_user_address":
+        return str(arguments.get("zip", ""))
+    return str(arguments.get("order_id", ""))

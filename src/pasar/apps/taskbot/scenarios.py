@@ -1,0 +1,208 @@
+"""Scripted scenarios (pasar's JSON format, documented in docs/taskbot.md) and the scripted user.
+
+A scenario file is a JSON list of objects:
+
+    {"id": "id-cancel-1", "language": "id", "split": "heldout",
+     "opening": "Halo, saya mau membatalkan pesanan.",
+     "answers": {"identity": "Email saya ...", "order_id": "Pesanan #W...", "reason": "...",
+                 "confirm": "Ya, lanjutkan."},
+     "correction": {"field": "reason", "say": "Eh, tunggu: alasannya salah pesan.",
+                    "answers": {"reason": "..."}},
+     "closing": "Itu saja, terima kasih.",
+     "gold_actions": [{"name": "cancel_pending_order", "arguments": {...}}],
+     "facts": ["cancelled"]}
+
+The scripted user answers what the agent asked (``ask_of`` reads the agent's message), else
+says the next answer it has not given, else the closing (which ends the episode). At the
+agent's first request for confirmation it says the correction instead, if there is one, and
+from then on uses the correction's answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pasar.errors import MissingInputError
+
+ASKS = ("confirm", "identity", "order_id", "reason", "items", "new_items", "payment", "address")
+# Words by which an agent's message asks for each answer, in pasar's six languages (and
+# English, which small models answer in whatever the user writes). Checked in ASKS order.
+ASK_WORDS: dict[str, tuple[str, ...]] = {
+    "confirm": (
+        "yes/no",
+        "confirm",
+        "proceed",
+        "ya/tidak",
+        "konfirmasi",
+        "ya/tak",
+        "sahkan",
+        "ยืนยัน",
+        "ใช่/ไม่",
+        "xác nhận",
+        "có/không",
+        "oo/hindi",
+        "kumpirm",
+    ),
+    "identity": (
+        "email",
+        "e-mail",
+        "zip",
+        "postal",
+        "surel",
+        "kode pos",
+        "poskod",
+        "อีเมล",
+        "รหัสไปรษณีย์",
+        "mã bưu",
+        "authenticate",
+    ),
+    "order_id": (
+        "order id",
+        "order number",
+        "which order",
+        "nomor pesanan",
+        "nombor pesanan",
+        "pesanan yang mana",
+        "หมายเลขคำสั่งซื้อ",
+        "mã đơn",
+        "numero ng order",
+        "aling order",
+    ),
+    "reason": ("reason", "alasan", "sebab", "เหตุผล", "lý do", "dahilan"),
+    "new_items": (
+        "which option",
+        "new option",
+        "instead",
+        "pilihan baru",
+        "varian",
+        "ตัวเลือกใหม่",
+        "lựa chọn mới",
+        "bagong opsyon",
+    ),
+    "items": (
+        "which item",
+        "which product",
+        "barang apa",
+        "barang mana",
+        "item mana",
+        "สินค้าชิ้นไหน",
+        "sản phẩm nào",
+        "aling item",
+    ),
+    "payment": (
+        "payment",
+        "refund",
+        "pembayaran",
+        "bayaran",
+        "การชำระ",
+        "คืนเงิน",
+        "thanh toán",
+        "hoàn tiền",
+        "bayad",
+    ),
+    "address": ("address", "alamat", "ที่อยู่", "địa chỉ", "tirahan"),
+}
+
+
+def ask_of(agent_text: str) -> str | None:
+    """Which answer the agent's questions (sentences ending in '?') ask for, if any."""
+    text = " ".join(re.findall(r"[^.?!\n]*\?", agent_text.lower()))
+    for ask in ASKS:
+        if any(word in text for word in ASK_WORDS[ask]):
+            return ask
+    return None
+
+
+@dataclass(frozen=True)
+class Correction:
+    field: str  # which answer changes: reason, items, new_items, payment, address, or "intent"
+    say: str  # what the user says instead of yes
+    answers: dict[str, str] = dataclasses.field(default_factory=dict)  # answers from then on
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    language: str
+    opening: str
+    answers: dict[str, str]
+    closing: str
+    gold_actions: list[dict[str, Any]]
+    facts: list[str] = field(default_factory=list)
+    correction: Correction | None = None
+    split: str = "train"
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Scenario:
+        unknown = set(row.get("answers", {})) - set(ASKS)
+        if unknown:
+            raise ValueError(f"scenario {row.get('id')}: unknown answers {sorted(unknown)}")
+        correction = row.get("correction")
+        return cls(
+            id=row["id"],
+            language=row["language"],
+            opening=row["opening"],
+            answers=dict(row.get("answers", {})),
+            closing=row["closing"],
+            gold_actions=list(row["gold_actions"]),
+            facts=list(row.get("facts", [])),
+            correction=Correction(**correction) if correction else None,
+            split=row.get("split", "train"),
+        )
+
+
+def load_scenarios(path: Path, split: str = "all") -> list[Scenario]:
+    """Read a scenario file; ``split`` keeps only train or heldout rows (``all``: every row)."""
+    if not path.exists():
+        raise MissingInputError(f"{path}: no such scenario file (see examples/taskbot/)")
+    try:
+        rows = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    try:
+        scenarios = [Scenario.from_json(r) for r in rows]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: a scenario lacks or mistypes a field: {exc}") from exc
+    if split not in ("all", "train", "heldout"):
+        raise ValueError(f"split {split!r}: use all, train or heldout")
+    return [s for s in scenarios if split == "all" or s.split == split]
+
+
+class ScriptedUser:
+    """Plays a scenario's user: answers what it is asked, corrects once, then says goodbye."""
+
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        self.answers = dict(scenario.answers)
+        self.given: set[str] = set()
+        self.corrected = False
+        self.done = False
+
+    def first(self) -> str:
+        return self.scenario.opening
+
+    def reply(self, agent_text: str) -> str:
+        """The user's next message; after the closing, ``done`` is True."""
+        ask = ask_of(agent_text)
+        correction = self.scenario.correction
+        if ask == "confirm":
+            if correction and not self.corrected:
+                self.corrected = True
+                self.answers |= correction.answers
+                return correction.say
+            if "confirm" in self.answers:
+                return self.answers["confirm"]
+        if ask in self.answers and ask != "confirm":
+            self.given.add(ask)
+            return self.answers[ask]
+        for name, text in self.answers.items():
+            if name != "confirm" and name not in self.given:
+                self.given.add(name)
+                return text
+        self.done = True
+        return self.scenario.closing

@@ -1,0 +1,223 @@
+"""``pasar taskbot``: evaluate the customer-service agents, make SFT data, chat with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pasar.cli.output import console, run_guarded, write_report
+
+app = typer.Typer(
+    help="Taskbot: customer-service tasks under policy on the retail store (LLM agent and "
+    "hand-built flows).",
+    no_args_is_help=True,
+)
+
+DEFAULT_DB = Path("../shared/data/retail/db.json")
+Db = Annotated[Path, typer.Option(help="Retail database JSON: the start state of every episode.")]
+Model = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="LLM for --agent llm (name, GGUF, HF dir or URL)."),
+]
+Engine = Annotated[str | None, typer.Option(help="Run the model on llamacpp, hf or http.")]
+NCtx = Annotated[int, typer.Option(help="Context window for local engines, in tokens.")]
+
+
+def _engine(model: str | None, engine: str | None, n_ctx: int) -> Any:
+    from pasar.models.registry import load_engine, resolve_model
+
+    spec = resolve_model(model) if model else None
+    local = (engine or (spec.engine if spec else "llamacpp")) != "http"
+    options: dict[str, Any] = {"n_ctx": n_ctx} if local else {}
+    return load_engine(model, engine=engine, **options)
+
+
+def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int) -> Any:
+    if agent == "flows":
+        from pasar.apps.taskbot.flows import FlowsAgent
+
+        return lambda env, language: FlowsAgent(env, language)
+    if agent != "llm":
+        raise ValueError(f"--agent {agent!r}: use llm or flows")
+    from pasar.apps.taskbot.llm_agent import LLMAgent
+
+    llm = _engine(model, engine, n_ctx)
+    return lambda env, language: LLMAgent(llm, env, language)
+
+
+@app.command("eval")
+@run_guarded
+def eval_command(
+    agent: Annotated[str, typer.Option(help="llm (tool-calling loop) or flows (YAML flows).")],
+    scenarios: Annotated[
+        Path,
+        typer.Option(help="pasar scenarios (examples/taskbot/scenarios.json) or tau2 tasks."),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Report JSON; episodes go beside it (.episodes.jsonl).")
+    ],
+    model: Model = None,
+    engine: Engine = None,
+    user_model: Annotated[
+        str | None, typer.Option(help="LLM playing the user of tau2 tasks (default: --model).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Scenario rows: all, train or heldout.")] = "all",
+    trials: Annotated[int, typer.Option(help="Runs per scenario (for pass^k).")] = 1,
+    max_turns: Annotated[int, typer.Option(help="User turns before an episode is cut.")] = 10,
+    limit: Annotated[int | None, typer.Option(help="Only the first N scenarios.")] = None,
+    n_ctx: NCtx = 8192,
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Run the agent on every scenario TRIALS times and write completion rate, correction rate,
+    pass^k, mean turns, tool errors and policy refusals, overall and per language. A killed
+    run resumes from the episodes file; delete it to start over."""
+    from pasar.apps.taskbot.environment import load_template
+    from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
+    from pasar.apps.taskbot.scenarios import load_scenarios
+    from pasar.apps.taskbot.simulator import SimulatedUser, is_tau2_file, load_tasks
+
+    if not scenarios.exists():
+        raise ValueError(f"{scenarios}: no such file (see examples/taskbot/scenarios.json)")
+    if is_tau2_file(json.loads(scenarios.read_text())):
+        simulator = _engine(user_model or model, engine, n_ctx)
+        cases = [
+            task_case(t, lambda task, trial: SimulatedUser(simulator, task, seed=trial))
+            for t in load_tasks(scenarios)
+        ]
+    else:
+        cases = [scenario_case(s) for s in load_scenarios(scenarios, split)]
+    cases = cases[:limit] if limit else cases
+    if not cases:
+        raise ValueError(f"{scenarios} has no scenarios in split {split!r}")
+    factory = _agent_factory(agent, model, engine, n_ctx)
+    episodes_file = out.with_suffix(".episodes.jsonl")
+    report, _ = evaluate(
+        cases,
+        factory,
+        load_template(db),
+        trials=trials,
+        max_turns=max_turns,
+        episodes_file=episodes_file,
+    )
+    report = {
+        "agent": agent,
+        "model": model if agent == "llm" else None,
+        "scenarios": str(scenarios),
+        "split": split,
+        "trials": trials,
+        **report,
+        "episodes_file": str(episodes_file),
+    }
+    write_report(out, report)
+    correction = report["correction_rate"]
+    console.print(
+        f"{agent}: completion {report['completion_rate']:.3f}, correction "
+        f"{'n/a' if correction is None else f'{correction:.3f}'}, pass^1 "
+        f"{report['pass_hat_k']['1']:.3f}, mean turns {report['mean_turns']:.1f}, tool errors "
+        f"{report['tool_errors']}, refusals {report['policy_refusals']} "
+        f"({report['episodes']} episodes)"
+    )
+    for language, row in report["by_language"].items():
+        console.print(
+            f"  {language}  completion {row['completion_rate']:.3f}  (n={row['episodes']})"
+        )
+
+
+@app.command("sft-data")
+@run_guarded
+def sft_data(
+    tasks: Annotated[
+        list[Path],
+        typer.Option(help="tau2 tasks (tasks_train.json) and/or pasar scenario files; repeatable."),
+    ],
+    out: Annotated[Path, typer.Option(help="JSONL to write (TRL `messages` rows).")],
+    language: Annotated[
+        list[str] | None,
+        typer.Option(help="Languages for tau2 task trajectories (default: all six)."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Scenario rows to use: train, heldout or all.")] = (
+        "train"
+    ),
+    render: Annotated[
+        str, typer.Option(help="local (what a local engine sees and emits) or openai (tool roles).")
+    ] = "local",
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Turn tasks into SFT trajectories: gold tool calls with user and agent turns, in several
+    languages; scenarios add the flows agent's passing episodes, corrections included."""
+    from pasar.apps.taskbot.environment import load_template
+    from pasar.apps.taskbot.llm_agent import LANGUAGE_NAMES
+    from pasar.apps.taskbot.scenarios import load_scenarios
+    from pasar.apps.taskbot.sft import sft_rows
+    from pasar.apps.taskbot.simulator import is_tau2_file, load_tasks
+    from pasar.data.files import write_jsonl
+
+    if render not in ("local", "openai"):
+        raise ValueError(f"--render {render!r}: use local or openai")
+    languages = tuple(language or LANGUAGE_NAMES)
+    unknown = set(languages) - set(LANGUAGE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown languages {sorted(unknown)}; use {', '.join(LANGUAGE_NAMES)}")
+    task_list, scenario_list = [], []
+    for path in tasks:
+        if not path.exists():
+            raise ValueError(f"{path}: no such file")
+        if is_tau2_file(json.loads(path.read_text())):
+            task_list += load_tasks(path)
+        else:
+            scenario_list += load_scenarios(path, split)
+    rows = sft_rows(
+        load_template(db),
+        scenarios=scenario_list,
+        tasks=task_list,
+        languages=languages,
+        render=render,  # type: ignore[arg-type]
+    )
+    n = write_jsonl(rows, out)
+    console.print(
+        f"{n} trajectories ({len(scenario_list)} scenarios, {len(task_list)} tasks x "
+        f"{len(languages)} languages) -> {out}"
+    )
+
+
+@app.command("chat")
+@run_guarded
+def chat(
+    agent: Annotated[str, typer.Option(help="llm or flows.")] = "flows",
+    model: Model = None,
+    engine: Engine = None,
+    language: Annotated[str, typer.Option(help="en, id, ms, th, vi or tl.")] = "en",
+    n_ctx: NCtx = 8192,
+) -> None:
+    """Talk to an agent on the configured store (run `pasar store import` first); its changes
+    are real. Every tool call is printed. Empty line or Ctrl-D ends."""
+    from pasar.apps.taskbot.environment import Environment
+    from pasar.store.commerce import commerce_counts
+    from pasar.store.db import open_configured_store
+
+    store = open_configured_store()
+    if not commerce_counts(store)["users"]:
+        raise ValueError("the store has no commerce data: run `pasar store import db.json` first")
+    env = Environment(store)
+    bot = _agent_factory(agent, model, engine, n_ctx)(env, language)
+    while True:
+        try:
+            text = input("you> ").strip()
+        except EOFError:
+            break
+        if not text:
+            break
+        env.user_says(text)
+        seen = len(env.calls)
+        reply = bot.respond(text)
+        env.agent_says(reply)
+        for record in env.calls[seen:]:
+            console.print(
+                f"[dim]  {record.name}({json.dumps(record.arguments)}) -> "
+                f"{record.observation.content[:200]}[/]",
+                highlight=False,
+            )
+        console.print(f"bot> {reply}", highlight=False)

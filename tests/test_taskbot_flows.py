@@ -1,0 +1,204 @@
+"""The flows agent on the scripted examples (corrections included), and the taskbot CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA, run_pasar
+
+from pasar.apps.taskbot.environment import Environment, episode_store, load_template
+from pasar.apps.taskbot.evaluation import evaluate, scenario_case
+from pasar.apps.taskbot.flows import FlowsAgent
+from pasar.apps.taskbot.scenarios import ScriptedUser, ask_of, load_scenarios
+from pasar.store.commerce import get_order
+from pasar.store.db import Store, open_configured_store
+
+EXAMPLES = Path(__file__).parent.parent / "examples" / "taskbot" / "scenarios.json"
+DB = SHARED_DATA / "retail" / "db.json"
+
+
+@pytest.fixture(scope="module")
+def template() -> Store:
+    return load_template(DB)
+
+
+def test_examples_cover_every_tool_language_and_corrections() -> None:
+    scenarios = load_scenarios(EXAMPLES)
+    assert {s.language for s in scenarios} == {"en", "id", "ms", "th", "vi", "tl"}
+    assert sum(s.correction is not None for s in scenarios) >= 6
+    assert {s.correction.field for s in scenarios if s.correction} >= {
+        "reason",
+        "items",
+        "new_items",
+        "payment",
+        "address",
+        "intent",
+    }
+    written = {a["name"] for s in scenarios for a in s.gold_actions}
+    assert len(written) == 7  # every write tool
+
+
+def test_flows_agent_completes_every_example(template: Store) -> None:
+    scenarios = load_scenarios(EXAMPLES)
+    report, episodes = evaluate(
+        [scenario_case(s) for s in scenarios], lambda env, lang: FlowsAgent(env, lang), template
+    )
+    failed = [e.scenario for e in episodes if not e.success]
+    assert failed == []
+    assert report["completion_rate"] == 1.0 and report["correction_rate"] == 1.0
+    assert report["policy_refusals"] == 0 and report["tool_errors"] == 0
+    used = {entry["name"] for e in episodes for entry in e.transcript if entry["role"] == "tool"}
+    assert len(used) == 16  # the examples exercise every tool
+
+
+def _play(template: Store, scenario_id: str) -> tuple[Environment, list[str]]:
+    scenario = next(s for s in load_scenarios(EXAMPLES) if s.id == scenario_id)
+    env = Environment(episode_store(template))
+    agent, user = FlowsAgent(env, scenario.language), ScriptedUser(scenario)
+    text, said = user.first(), []
+    while not user.done and len(said) < 12:
+        env.user_says(text)
+        said.append(agent.respond(text))
+        env.agent_says(said[-1])
+        text = user.reply(said[-1])
+    return env, said
+
+
+def test_correction_reruns_the_steps_after_the_slot(template: Store) -> None:
+    env, said = _play(template, "ms-order-address-fix")
+    summaries = [s for s in said if ask_of(s) == "confirm"]
+    assert len(summaries) == 2  # asked again after the correction
+    assert "88 Pine Street" in summaries[0] and "90 Pine Street" in summaries[1]
+    assert get_order(env.db, order_id="#W1130240")["address"]["address1"] == "90 Pine Street"
+    assert [c.name for c in env.calls].count("modify_pending_order_address") == 1
+
+
+def test_changing_ones_mind_writes_nothing(template: Store) -> None:
+    env, said = _play(template, "ms-cancel-changed-mind")
+    assert get_order(env.db, order_id="#W2325029")["status"] == "pending"
+    assert not any(c.name == "cancel_pending_order" for c in env.calls)
+
+
+def test_flows_agent_speaks_the_users_language(template: Store) -> None:
+    _, said = _play(template, "th-return")
+    assert any("คำสั่งซื้อ" in s for s in said)
+    _, said = _play(template, "vi-cancel")
+    assert any("Đơn hàng" in s or "đơn" in s for s in said)
+
+
+def test_flows_agent_cannot_parse_what_its_rules_miss(template: Store) -> None:
+    """Honest baseline: a paraphrase outside its keywords gets no action, not a guess."""
+    env = Environment(episode_store(template))
+    agent = FlowsAgent(env, "en")
+    for text in ["yusuf.khan7390@example.com", "The kettle in #W3579467 should go away please"]:
+        env.user_says(text)
+        env.agent_says(agent.respond(text))
+    assert agent.flow is None
+    assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
+
+
+def test_cli_eval_flows_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "flows.json"
+    result = run_pasar(
+        "taskbot",
+        "eval",
+        "--agent",
+        "flows",
+        "--scenarios",
+        str(EXAMPLES),
+        "--split",
+        "heldout",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["completion_rate"] == 1.0 and report["correction_rate"] == 1.0
+    assert report["pass_hat_k"] == {"1": 1.0, "2": 1.0}
+    assert set(report["by_language"]) == {"en", "id", "ms", "th", "vi", "tl"}
+    assert report["episodes"] == 12 and report["mean_turns"] > 3
+    episodes = out.with_suffix(".episodes.jsonl").read_text().splitlines()
+    assert len(episodes) == 12
+    # A rerun resumes from the episodes file instead of playing them again.
+    again = run_pasar(
+        "taskbot",
+        "eval",
+        "--agent",
+        "flows",
+        "--scenarios",
+        str(EXAMPLES),
+        "--split",
+        "heldout",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert again.returncode == 0
+    assert len(out.with_suffix(".episodes.jsonl").read_text().splitlines()) == 12
+
+
+def test_cli_sft_data(tmp_path: Path) -> None:
+    tasks = json.loads((SHARED_DATA / "retail" / "tasks_train.json").read_text())[:2]
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    out = tmp_path / "sft.jsonl"
+    result = run_pasar(
+        "taskbot",
+        "sft-data",
+        "--tasks",
+        str(tmp_path / "tasks.json"),
+        "--tasks",
+        str(EXAMPLES),
+        "--language",
+        "en",
+        "--language",
+        "th",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    sources = [r["source"] for r in rows]
+    assert "tau2-0-en" in sources and "tau2-0-th" in sources
+    heldout = {s.id for s in load_scenarios(EXAMPLES, "heldout")}
+    assert heldout.isdisjoint(sources) and "en-cancel-reason-fix" in sources
+    row = rows[sources.index("tau2-0-en")]
+    assert row["messages"][0]["role"] == "system" and "tool_calls" in row["messages"][0]["content"]
+    calls = [json.loads(m["content"]) for m in row["messages"] if m["role"] == "assistant"]
+    names = [c["name"] for m in calls for c in m.get("tool_calls", [])]
+    assert names[0] == "find_user_id_by_name_zip" and names[-1] == "exchange_delivered_order_items"
+    bad = run_pasar(
+        "taskbot", "sft-data", "--tasks", str(tmp_path / "nope.json"), "--out", str(out)
+    )
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_cli_chat_changes_the_configured_store() -> None:
+    assert run_pasar("store", "import", str(DB)).returncode == 0
+    lines = [
+        "Halo, saya mau membatalkan pesanan.",
+        "Email saya aarav.anderson9752@example.com",
+        "Pesanan #W9300146",
+        "Saya salah pesan.",
+        "Ya, lanjutkan.",
+        "",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "pasar.cli.main", "taskbot", "chat", "--language", "id"],
+        input="\n".join(lines),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cancel_pending_order" in result.stdout and "'cancelled'" in result.stdout
+    store = open_configured_store()
+    assert get_order(store, order_id="#W9300146")["status"] == "cancelled"

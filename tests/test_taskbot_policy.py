@@ -1,0 +1,154 @@
+"""Each policy rule refuses what it must, and lets through what it should."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SHARED_DATA
+
+from pasar.apps.taskbot.environment import Environment, episode_store, load_template
+from pasar.apps.taskbot.policy import is_affirmative
+from pasar.store.commerce import get_order, get_user
+from pasar.store.db import Store
+
+CANCEL = {"order_id": "#W3579467", "reason": "no longer needed"}
+
+
+@pytest.fixture(scope="module")
+def template() -> Store:
+    return load_template(SHARED_DATA / "retail" / "db.json")
+
+
+@pytest.fixture
+def env(template: Store) -> Environment:
+    return Environment(episode_store(template))
+
+
+def _sign_in(env: Environment, email: str = "yusuf.khan7390@example.com") -> None:
+    assert not env.call("find_user_id_by_email", {"email": email}).error
+
+
+def _confirm(env: Environment, summary: str, answer: str = "Yes, please.") -> None:
+    env.agent_says(summary)
+    env.user_says(answer)
+
+
+def test_account_data_needs_authentication_first(env: Environment) -> None:
+    for name, args in [
+        ("get_user_details", {"user_id": "yusuf_khan_7091"}),
+        ("get_order_details", {"order_id": "#W3579467"}),
+        ("cancel_pending_order", CANCEL),
+    ]:
+        observation = env.call(name, args)
+        assert observation.refused and "authenticate" in observation.content
+    # Public catalogue data needs no account.
+    assert not env.call("list_all_product_types", {}).error
+    assert not env.call("get_product_details", {"product_id": "1075968781"}).error
+    _sign_in(env)
+    assert not env.call("get_user_details", {"user_id": "yusuf_khan_7091"}).error
+    assert [c.observation.refused for c in env.calls] == [True] * 3 + [False] * 4
+
+
+def test_one_user_per_conversation(env: Environment) -> None:
+    _sign_in(env)
+    other_user = env.call("get_user_details", {"user_id": "evelyn_davis_7541"})
+    other_order = env.call("get_order_details", {"order_id": "#W6798117"})  # Evelyn's order
+    switch = env.call("find_user_id_by_email", {"email": "evelyn.davis9453@example.com"})
+    assert other_user.refused and other_order.refused and switch.refused
+    assert "another user" in other_order.content
+    assert env.user_id == "yusuf_khan_7091"
+    _confirm(env, "I will return the Smart Watch of order #W6798117. Proceed?")
+    write = env.call(
+        "return_delivered_order_items",
+        {
+            "order_id": "#W6798117",
+            "item_ids": ["1706622510"],
+            "payment_method_id": "paypal_9734841",
+        },
+    )
+    assert write.refused
+    assert get_order(env.db, order_id="#W6798117")["status"] == "delivered"
+
+
+def test_write_needs_a_yes_to_a_summary_naming_it(env: Environment) -> None:
+    _sign_in(env)
+    assert env.call("cancel_pending_order", CANCEL).refused  # nothing asked yet
+    _confirm(env, "Shall I cancel your order?", "Yes")  # the summary does not name the order
+    assert env.call("cancel_pending_order", CANCEL).refused
+    _confirm(env, "I will cancel order #W3579467 (no longer needed). Proceed?", "Hmm, let me think")
+    assert env.call("cancel_pending_order", CANCEL).refused
+    _confirm(env, "I will cancel order #W3579467. Proceed?", "Yes, but use the other reason")
+    refused = env.call("cancel_pending_order", CANCEL)
+    assert refused.refused and "explicit yes" in refused.content
+    assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
+    _confirm(env, "I will cancel order #W3579467 (no longer needed). Proceed (yes/no)?")
+    assert not env.call("cancel_pending_order", CANCEL).error
+    assert get_order(env.db, order_id="#W3579467")["status"] == "cancelled"
+
+
+def test_one_yes_covers_one_write(env: Environment) -> None:
+    _sign_in(env, "liam.li8523@example.com")
+    _confirm(env, "I will switch order #W1130240 to PayPal and ship it to 1 Main St. OK?", "ok")
+    address = {
+        "order_id": "#W1130240",
+        "address1": "1 Main St",
+        "address2": "",
+        "city": "Austin",
+        "state": "TX",
+        "country": "USA",
+        "zip": "78701",
+    }
+    assert not env.call("modify_pending_order_address", address).error
+    second = env.call(
+        "modify_pending_order_payment",
+        {"order_id": "#W1130240", "payment_method_id": "paypal_9619477"},
+    )
+    assert second.refused
+    assert len(get_order(env.db, order_id="#W1130240")["payment_history"]) == 1
+
+
+def test_user_address_summary_must_name_the_new_zip(env: Environment) -> None:
+    _sign_in(env, "omar.muller2208@example.com")
+    address = {
+        "user_id": "omar_muller_8833",
+        "address1": "445 Maple Avenue",
+        "address2": "",
+        "city": "Austin",
+        "state": "TX",
+        "country": "USA",
+        "zip": "78701",
+    }
+    _confirm(env, "I will update your default address. OK?")
+    assert env.call("modify_user_address", address).refused
+    _confirm(env, "New default address: 445 Maple Avenue, Austin, TX 78701, USA. Confirm?", "Ya")
+    assert not env.call("modify_user_address", address).error
+    assert get_user(env.db, user_id="omar_muller_8833")["address"]["zip"] == "78701"
+
+
+def test_argument_rules_of_writes_are_enforced(env: Environment) -> None:
+    _sign_in(env)
+    _confirm(env, "Cancel order #W3579467 because it is too expensive?")
+    wrong = env.call("cancel_pending_order", {"order_id": "#W3579467", "reason": "too expensive"})
+    assert wrong.error and not wrong.refused and "reason" in wrong.content
+    assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("text", "yes"),
+    [
+        ("Yes, please go ahead.", True),
+        ("Ya, lanjutkan.", True),
+        ("Ya, teruskan.", True),
+        ("ใช่ค่ะ ยืนยัน", True),
+        ("Vâng, tôi đồng ý.", True),
+        ("Oo, sige po.", True),
+        ("No, don't.", False),
+        ("Yes, but change the address.", False),
+        ("Eh, tak jadi. Jangan batalkan.", False),
+        ("เดี๋ยวค่ะ ขอเป็นสี beige ดีกว่าค่ะ", False),
+        ("Khoan đã, tôi muốn màu bạc hơn.", False),
+        ("Ay teka, sa gift card ko na lang.", False),
+        ("What is the refund amount?", False),
+    ],
+)
+def test_explicit_yes_in_six_languages(text: str, yes: bool) -> None:
+    assert is_affirmative(text) is yes
