@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pasar.cli import align, chat, doctor, eval, feedback, keys, models, serve, store
+from pasar.cli import align, chat, disputes, doctor, eval, feedback, keys, models, serve, store
 from pasar.cli.output import run_guarded
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(feedback.app, name="feedback")
 app.add_typer(store.app, name="store")
 app.add_typer(align.app, name="align")
 app.add_typer(eval.app, name="eval")
+app.add_typer(disputes.app, name="disputes")
 app.command(name="serve")(run_guarded(serve.serve))
 app.command(name="chat")(run_guarded(chat.chat))
 app.command(name="doctor")(run_guarded(doctor.doctor))
