@@ -67,7 +67,8 @@ class MessageEmbedder:
 
 
 def structured_features(case: RefundCase, policy: PolicyConfig) -> list[float]:
-    """Numbers and one-hot categories; the names are in ``structured_names``."""
+    """Numbers and one-hot categories, named by ``STRUCTURED_NAMES``. The category enters
+    through its policy rule (returnable, change-of-mind refund, restocking fee)."""
     rule = policy.rule(case.category)
     value = max(case.item_value, 0.01)
     return [
@@ -85,28 +86,26 @@ def structured_features(case: RefundCase, policy: PolicyConfig) -> list[float]:
         rule.restocking_fee_share,
         *(float(case.reason == r) for r in REASONS),
         *(float(case.logistics.status == s) for s in STATUSES),
-        *(float(case.category == c) for c in sorted(policy.categories)),
     ]
 
 
-def structured_names(policy: PolicyConfig) -> list[str]:
-    return [
-        "log_item_value",
-        "log_paid_total",
-        "return_shipping_share",
-        "keep_goods_allowed",
-        "photos",
-        "buyer_orders",
-        "buyer_prior_disputes",
-        "seller_dispute_rate",
-        "cross_border",
-        "returnable",
-        "change_of_mind_refund",
-        "restocking_fee_share",
-        *(f"reason={r}" for r in REASONS),
-        *(f"shipment={s}" for s in STATUSES),
-        *(f"category={c}" for c in sorted(policy.categories)),
-    ]
+STRUCTURED_NAMES = (
+    "log_item_value",
+    "log_paid_total",
+    "return_shipping_share",
+    "keep_goods_allowed",
+    "photos",
+    "buyer_orders",
+    "buyer_prior_disputes",
+    "seller_dispute_rate",
+    "cross_border",
+    "returnable",
+    "change_of_mind_refund",
+    "restocking_fee_share",
+    *(f"reason={r}" for r in REASONS),
+    *(f"shipment={s}" for s in STATUSES),
+)
+STRUCTURED_COUNT = len(STRUCTURED_NAMES)
 
 
 def case_matrix(
