@@ -19,13 +19,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from pasar.apps.disputes.cases import build_case
 from pasar.apps.disputes.chargeback import assemble_evidence
-from pasar.apps.disputes.defense import build_defense
-from pasar.apps.disputes.features import default_embedder
-from pasar.apps.disputes.model import MODEL_FILE, load_model
 from pasar.apps.disputes.policy import load_policy
-from pasar.apps.disputes.refund import decide
 from pasar.apps.disputes.schemas import ChargebackRequest, RefundDecision, RefundRequest
 from pasar.serve.deps import CallerDep, StateDep
 
@@ -34,6 +29,12 @@ router = APIRouter(prefix="/v1/disputes", tags=["disputes"])
 
 @router.post("/refund/decide")
 def refund_decide(body: RefundRequest, state: StateDep, _: CallerDep) -> RefundDecision:
+    # imported here: scikit-learn and the embedder are loaded on the first dispute, not at start
+    from pasar.apps.disputes.cases import build_case
+    from pasar.apps.disputes.features import default_embedder
+    from pasar.apps.disputes.model import MODEL_FILE, load_model
+    from pasar.apps.disputes.refund import decide
+
     policy = load_policy()
     case = build_case(state.store, body, policy)
     model_dir = state.settings.home / "disputes" / "refund-model"
@@ -53,6 +54,8 @@ def chargeback_checklist(body: ChargebackRequest, state: StateDep, _: CallerDep)
 
 @router.post("/chargeback/packet")
 def chargeback_packet(body: ChargebackRequest, state: StateDep, _: CallerDep) -> Response:
+    from pasar.apps.disputes.defense import build_defense
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "packet.pdf"
         report = build_defense(state.store, body, load_policy(), None, out)
