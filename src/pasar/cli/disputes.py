@@ -35,13 +35,16 @@ def history_command(
     policy: PolicyOption = None,
 ) -> None:
     """Generate SYNTHETIC refund history from the store's orders (import the retail db first)."""
+    from tqdm import tqdm
+
     from pasar.apps.disputes.history import generate_history
     from pasar.apps.disputes.policy import load_policy
     from pasar.store.commerce import export_retail
     from pasar.store.db import open_configured_store
 
     retail = export_retail(open_configured_store())
-    records = list(generate_history(retail, load_policy(policy), cases=cases, seed=seed))
+    generated = generate_history(retail, load_policy(policy), cases=cases, seed=seed)
+    records = list(tqdm(generated, total=cases, desc="synthetic cases"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     console.print(f"wrote {len(records)} synthetic history records to {out}")
