@@ -57,7 +57,7 @@ def test_visa_13_1_complete_and_incomplete(store):
     assert "SYNTHETIC" in delivery.source  # the example's carrier events are made up, and say so
     assert any("2024-05-07: delivered" in line for line in delivery.lines)
     tracking = next(i for i in complete.items if i.key == "shipping_tracking")
-    assert tracking.lines == ["Tracking 689944590938 for items 5996159312"]
+    assert tracking.lines == ["Tracking 119858784661 for items 2658930189"]
     bare = example("chargeback-visa-13.1.json", logistics=None, communications=[])
     incomplete = assemble_evidence(store, bare, POLICY)
     assert incomplete.missing == ["delivery_confirmation", "customer_communications"]
@@ -86,7 +86,19 @@ def test_visa_10_4_prior_orders_and_device_data(store):
     assert s["address_match"] == "present"
     assert s["device_and_ip"] == "missing"  # the store has none: said, not invented
     prior = next(i for i in checklist.items if i.key == "prior_undisputed_orders")
-    assert sum(line.startswith("Order #W") for line in prior.lines) == 2
+    assert [line.split(":")[0] for line in prior.lines[:2]] == [
+        "Order #W1579621",
+        "Order #W2260828",
+    ]
+    assert len(prior.lines) == 3  # the two orders and the note on dates (the store has none)
+    payment = next(i for i in checklist.items if i.key == "payment_record")
+    assert "payment: 241.68 USD via visa card ending" in payment.lines[0]
+    assert not any(line.startswith("Note:") for line in payment.lines)
+    mismatch = example("chargeback-visa-10.4.json", network="mastercard", reason_code="4853")
+    paid = next(
+        i for i in assemble_evidence(store, mismatch, POLICY).items if i.key == "payment_record"
+    )
+    assert "Note: the order was paid by visa card, not mastercard" in paid.lines
     # a buyer whose only order is disputed has no prior orders to show
     lone = example("chargeback-visa-10.4.json", order_id="#W7678072")
     assert "prior_undisputed_orders" in assemble_evidence(store, lone, POLICY).missing
@@ -111,14 +123,14 @@ def test_letter_keeps_only_supported_facts(store):
     checklist = assemble_evidence(store, request, POLICY)
     assert (
         unsupported_facts(
-            "Order #W3780282 for 258.32 USD was paid and shipped with tracking.", checklist, request
+            "Order #W3780282 for $258.32 was paid and shipped with tracking.", checklist, request
         )
         == []
     )
     invented = unsupported_facts(
-        "The item was delivered on 2024-01-05 and we refunded 99.99.", checklist, request
+        "The item was delivered on 2024-01-05 and we refunded 1,099.99.", checklist, request
     )
-    assert "2024-01-05" in invented and "99.99" in invented
+    assert "2024-01-05" in invented and "1,099.99" in invented
     assert any("deliver" in p for p in invented)  # delivery evidence is missing
 
 
@@ -137,7 +149,7 @@ def test_pdf_packet_with_the_embedded_model(store, llama_engine, tmp_path: Path)
     assert "Chargeback defense letter" in text
     assert "Evidence index: Visa 13.1" in text
     assert "Exhibit 5: Customer communications" in text
-    assert "#W4689314" in text and "689944590938" in text
+    assert "#W3972714" in text and "119858784661" in text
     letter = write_letter(
         example("chargeback-visa-13.1.json"),
         assemble_evidence(store, example("chargeback-visa-13.1.json"), POLICY),

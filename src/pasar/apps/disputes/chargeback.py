@@ -149,6 +149,15 @@ def payment_record(s: Sources) -> EvidenceItem:
         + _method(s.user, p["payment_method_id"])
         for p in payments
     ]
+    brands = {
+        m["brand"]
+        for p in payments
+        if (m := s.user["payment_methods"].get(p["payment_method_id"])) and m.get("brand")
+    }
+    if brands and s.request.network not in brands:
+        lines.append(
+            f"Note: the order was paid by {', '.join(sorted(brands))} card, not {s.request.network}"
+        )
     lines.append(f"Net paid: {net_paid(s.order):.2f} USD")
     lines.append(f"Disputed amount: {s.request.amount:.2f} {s.request.currency}")
     return _present("payment_record", "Payment record", "store (payments, payment_methods)", lines)

@@ -45,8 +45,8 @@ def unsupported_facts(summary: str, checklist: Checklist, request: ChargebackReq
         [request.order_id, request.reason_code, f"{request.amount:.2f}", request.case_number or ""]
         + [line for item in checklist.items for line in item.lines]
     )
-    known = _tokens(evidence_text) | {t.replace(",", "") for t in _tokens(evidence_text)}
-    problems = [t for t in sorted(_tokens(summary)) if t and t not in known]
+    known = {t.replace(",", "") for t in _tokens(evidence_text)}  # 2,895.55 is 2895.55
+    problems = [t for t in sorted(_tokens(summary)) if t and t.replace(",", "") not in known]
     lowered = summary.lower()
     for item in checklist.items:
         if item.status == "missing":
@@ -85,7 +85,7 @@ def llm_summary(engine: Engine, request: ChargebackRequest, checklist: Checklist
 
 
 def _argument(item: EvidenceItem, exhibit: int) -> str:
-    facts = "; ".join(item.lines[:6])
+    facts = "; ".join(line.rstrip(".") for line in item.lines[:6])
     return f"{item.title} (Exhibit {exhibit}, source: {item.source}): {facts}."
 
 
