@@ -123,7 +123,7 @@ def test_letter_keeps_only_supported_facts(store):
     checklist = assemble_evidence(store, request, POLICY)
     assert (
         unsupported_facts(
-            "Order #W3780282 for $258.32 was paid and shipped with tracking.", checklist, request
+            "Order #W3386455 for $602.11 was paid and shipped with tracking.", checklist, request
         )
         == []
     )

@@ -82,6 +82,9 @@ def test_trained_model_beats_rules_only_on_heldout_orders(model, history):
     confident = report["model_when_confident"]
     assert 0.3 < report["routing"]["decided_share"] < 1.0
     assert confident["refund_type_accuracy"] > m["refund_type_accuracy"]
+    by_language = report["by_language"]  # lingua's reading of the messages
+    assert {"en", "id", "th", "vi"} <= set(by_language)
+    assert sum(s["model"]["cases"] for s in by_language.values()) == m["cases"]
 
 
 def test_model_decision_cites_evidence_and_replies_in_the_buyers_language(store, model):

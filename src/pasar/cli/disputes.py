@@ -104,6 +104,15 @@ def eval_command(
                 str(s["cases"]),
             )
     console.print(table)
+    by_language = Table("buyer language", "model refund_type acc", "rules_only", "cases")
+    for lang, scores in report["by_language"].items():
+        by_language.add_row(
+            lang,
+            f"{scores['model']['refund_type_accuracy']:.3f}",
+            f"{scores['rules_only']['refund_type_accuracy']:.3f}",
+            str(scores["model"]["cases"]),
+        )
+    console.print(by_language)
     console.print(
         f"decided without a human: {report['routing']['decided_share']:.1%} "
         f"(confidence >= {report['routing']['human_review_below']})"

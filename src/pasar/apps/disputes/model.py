@@ -243,25 +243,34 @@ def evaluate(model: RefundModel, records: list[dict[str, Any]]) -> dict[str, Any
         raise ValueError("no held-out records in this history (it must share orders with ours)")
     cases = _cases(test)
     proposals = model.propose(cases)
+    baseline = [rules_baseline(c, model.policy) for c in cases]
     threshold = model.policy.human_review_below
     confident = [i for i, p in enumerate(proposals) if p.confidence >= threshold]
+
+    def subset(rows: list[int], chosen: list[Proposal]) -> dict[str, float]:
+        return _scores(
+            [cases[i] for i in rows],
+            [chosen[i] for i in rows],
+            [test[i] for i in rows],
+            model.policy,
+        )
+
+    languages = sorted({c.language or "unknown" for c in cases})
     report: dict[str, Any] = {
         "synthetic_history": all(r.get("synthetic", False) for r in records),
         "heldout_share": model.meta["heldout_share"],
         "model": _scores(cases, proposals, test, model.policy),
-        "rules_only": _scores(
-            cases, [rules_baseline(c, model.policy) for c in cases], test, model.policy
-        ),
+        "rules_only": _scores(cases, baseline, test, model.policy),
+        "by_language": {
+            lang: {"model": subset(rows, proposals), "rules_only": subset(rows, baseline)}
+            for lang in languages
+            if (rows := [i for i, c in enumerate(cases) if (c.language or "unknown") == lang])
+        },
         "routing": {
             "human_review_below": threshold,
             "decided_share": len(confident) / len(test),
         },
     }
     if confident:
-        report["model_when_confident"] = _scores(
-            [cases[i] for i in confident],
-            [proposals[i] for i in confident],
-            [test[i] for i in confident],
-            model.policy,
-        )
+        report["model_when_confident"] = subset(confident, proposals)
     return report
