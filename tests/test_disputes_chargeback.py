@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, run_pasar
 from pypdf import PdfReader
+from typer.testing import CliRunner
 
 from pasar.apps.disputes.chargeback import UnknownReasonCodeError, assemble_evidence
 from pasar.apps.disputes.defense import build_defense
 from pasar.apps.disputes.letter import unsupported_facts, write_letter
 from pasar.apps.disputes.policy import load_policy
 from pasar.apps.disputes.schemas import ChargebackRequest
+from pasar.cli.main import app
 from pasar.store.commerce import import_retail, load_retail_json
-from pasar.store.db import open_store
+from pasar.store.db import open_configured_store, open_store
 from pasar.store.interactions import NotFoundError
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "disputes"
@@ -161,8 +163,7 @@ def test_pdf_packet_with_the_embedded_model(store, llama_engine, tmp_path: Path)
 
 
 def test_cli_build_and_bad_input(tmp_path: Path):
-    result = run_pasar("store", "import", str(SHARED_DATA / "retail" / "db.json"))
-    assert result.returncode == 0, result.stderr
+    import_retail(open_configured_store(), load_retail_json(SHARED_DATA / "retail" / "db.json"))
     out, report = tmp_path / "p.pdf", tmp_path / "p.json"
     result = run_pasar(
         "disputes",
@@ -179,17 +180,14 @@ def test_cli_build_and_bad_input(tmp_path: Path):
     assert "missing  Device id and IP address" in result.stdout
     assert json.loads(report.read_text())["missing"] == ["delivery_confirmation", "device_and_ip"]
     assert PdfReader(out).pages
-    result = run_pasar(
-        "disputes",
-        "chargeback",
-        "build",
-        str(EXAMPLES / "chargeback-unknown-code.json"),
-        "--out",
-        str(out),
-    )
-    assert result.returncode == 2 and "no evidence checklist for visa reason code" in result.stderr
+    runner = CliRunner()  # bad input, in-process: no need to start pasar again
+    unknown = str(EXAMPLES / "chargeback-unknown-code.json")
+    result = runner.invoke(app, ["disputes", "chargeback", "build", unknown, "--out", str(out)])
+    assert result.exit_code == 2
+    assert "no evidence checklist for visa reason code" in " ".join(result.stderr.split())
     bad = tmp_path / "neg.json"
     data = json.loads((EXAMPLES / "chargeback-visa-10.4.json").read_text())
     bad.write_text(json.dumps(data | {"amount": -3}))
-    result = run_pasar("disputes", "chargeback", "build", str(bad), "--out", str(out))
-    assert result.returncode == 2 and "amount: Input should be greater than 0" in result.stderr
+    result = runner.invoke(app, ["disputes", "chargeback", "build", str(bad), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "amount: Input should be greater than 0" in " ".join(result.stderr.split())
