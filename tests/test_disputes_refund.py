@@ -137,33 +137,20 @@ def test_cli_history_train_eval_decide(tmp_path: Path, pasar_home: Path, embedde
     assert embedder.cache_path is not None
     (pasar_home / "cache").mkdir(parents=True)
     shutil.copy(embedder.cache_path, pasar_home / "cache" / "disputes-e5.npz")
-    history = tmp_path / "history.jsonl"
-    result = run_pasar("disputes", "refund", "history", "--out", str(history), "--cases", "400")
-    assert result.returncode == 0, result.stderr
+    history, model_dir, report = tmp_path / "history.jsonl", tmp_path / "m", tmp_path / "r.json"
+    runner = CliRunner()  # in-process for the long steps; `decide` below runs as a user runs it
+    result = runner.invoke(
+        app, ["disputes", "refund", "history", "--out", str(history), "--cases", "400"]
+    )
+    assert result.exit_code == 0, result.output
     assert len(history.read_text().splitlines()) == 400
-    result = run_pasar(
-        "disputes",
-        "refund",
-        "train",
-        str(history),
-        "--out",
-        str(tmp_path / "m"),
-        "--max-iter",
-        "20",
-    )
-    assert result.returncode == 0, result.stderr
-    report = tmp_path / "report.json"
-    result = run_pasar(
-        "disputes",
-        "refund",
-        "eval",
-        str(history),
-        "--model",
-        str(tmp_path / "m"),
-        "--out",
-        str(report),
-    )
-    assert result.returncode == 0, result.stderr
+    train = ["disputes", "refund", "train", str(history), "--out", str(model_dir)]
+    result = runner.invoke(app, [*train, "--max-iter", "20"])
+    assert result.exit_code == 0, result.output
+    assert (model_dir / "model.joblib").exists()
+    evaluate_args = ["disputes", "refund", "eval", str(history), "--model", str(model_dir)]
+    result = runner.invoke(app, [*evaluate_args, "--out", str(report)])
+    assert result.exit_code == 0, result.output
     scores = json.loads(report.read_text())
     assert set(scores["model"]) == {
         "return_required_accuracy",
