@@ -7,6 +7,7 @@ import typer
 from pasar.cli import (
     align,
     chat,
+    disputes,
     doctor,
     eval,
     feedback,
@@ -35,6 +36,7 @@ app.add_typer(align.app, name="align")
 app.add_typer(eval.app, name="eval")
 app.add_typer(listing.app, name="listing")
 app.add_typer(taskbot.app, name="taskbot")
+app.add_typer(disputes.app, name="disputes")
 app.command(name="serve")(run_guarded(serve.serve))
 app.command(name="chat")(run_guarded(chat.chat))
 app.command(name="doctor")(run_guarded(doctor.doctor))

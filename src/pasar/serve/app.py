@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import pasar
 from pasar.config import Settings, get_settings
-from pasar.serve import routes_feedback, routes_openai
+from pasar.serve import routes_disputes, routes_feedback, routes_openai
 from pasar.serve.deps import StateDep
 from pasar.serve.errors import install_error_handlers
 from pasar.serve.limits import BodySizeLimit
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     install_error_handlers(app)
     app.include_router(routes_openai.router)
     app.include_router(routes_feedback.router)
+    app.include_router(routes_disputes.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/health", tags=["ops"])

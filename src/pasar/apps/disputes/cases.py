@@ -1,0 +1,134 @@
+"""Refund cases: a CASE.json joined with the store's order, payments and buyer history.
+
+case = build_case(store, RefundRequest.model_validate_json(text), load_policy())
+
+The order, its items, payments and tracking ids come from the store; carrier events come from
+the request, or else from the SYNTHETIC generator in ``logistics`` (marked as such); the return
+shipping cost from the request, or else the category estimate.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pasar.apps.disputes.logistics import (
+    estimate_return_shipping,
+    status_from_order,
+    synthetic_logistics,
+)
+from pasar.apps.disputes.policy import PolicyConfig
+from pasar.apps.disputes.schemas import (
+    BuyerHistory,
+    RefundCase,
+    RefundRequest,
+)
+from pasar.errors import MissingInputError
+from pasar.evaluate.languages import detect_language
+from pasar.store.commerce import get_order, get_user
+from pasar.store.db import Store
+
+STORE_CURRENCY = "USD"  # the retail database's prices are US dollars
+
+
+def read_json_input(path: Path, model: type[Any], what: str) -> Any:
+    """Parse a JSON input file into a pydantic model; errors name the file and the field."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise MissingInputError(f"{path}: no such {what} file") from exc
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ValueError(
+            f"{path}: {where}: {first['msg']} (got {json.dumps(first.get('input'))[:80]}); "
+            f"see examples/disputes/ for a valid {what}"
+        ) from exc
+
+
+def net_paid(order: dict[str, Any]) -> float:
+    """Payments minus refunds already made on the order."""
+    total = 0.0
+    for p in order["payment_history"]:
+        total += p["amount"] if p["transaction_type"] == "payment" else -p["amount"]
+    return round(max(total, 0.0), 2)
+
+
+def disputed_items(order: dict[str, Any], item_ids: list[str] | None) -> list[dict[str, Any]]:
+    if item_ids is None:
+        return list(order["items"])
+    by_id = {i["item_id"]: i for i in order["items"]}
+    unknown = [i for i in item_ids if i not in by_id]
+    if unknown:
+        raise ValueError(
+            f"order {order['order_id']} has no items {unknown}; its items are {sorted(by_id)}"
+        )
+    return [by_id[i] for i in item_ids]
+
+
+def case_from_order(
+    order: dict[str, Any],
+    *,
+    user_orders: int,
+    request: RefundRequest,
+    policy: PolicyConfig,
+    case_id: str,
+) -> RefundCase:
+    """Join a request with an order document (the shape of ``pasar.store.commerce.get_order``)."""
+    items = disputed_items(order, request.item_ids)
+    top = max(items, key=lambda i: i["price"])  # the category of the most valuable item rules
+    category = policy.category_of(top["name"])
+    cross_border = request.seller.country.upper() not in ("US", "USA")
+    tracking = [t for f in order["fulfillments"] for t in f["tracking_id"]]
+    logistics = request.logistics or synthetic_logistics(
+        order["order_id"],
+        tracking_ids=tracking,
+        status=status_from_order(order["status"]),
+        cross_border=cross_border,
+    )
+    if request.return_shipping_cost is not None:
+        shipping, shipping_source = request.return_shipping_cost, "input"
+    else:
+        shipping = estimate_return_shipping(category, cross_border=cross_border)
+        shipping_source = "estimate"
+    text = " ".join(request.messages)
+    return RefundCase(
+        case_id=case_id,
+        order_id=order["order_id"],
+        user_id=order["user_id"],
+        reason=request.reason,
+        messages=request.messages,
+        photos=len(request.photos),
+        item_ids=[i["item_id"] for i in items],
+        product_names=[i["name"] for i in items],
+        category=category,
+        currency=STORE_CURRENCY,
+        paid_total=net_paid(order),
+        item_value=round(sum(i["price"] for i in items), 2),
+        return_shipping_cost=shipping,
+        return_shipping_source=shipping_source,
+        logistics=logistics,
+        buyer=BuyerHistory(
+            orders=max(user_orders - 1, 0), prior_disputes=request.buyer_prior_disputes or 0
+        ),
+        seller=request.seller,
+        language=detect_language(text) if text.strip() else None,
+    )
+
+
+def build_case(db: Store, request: RefundRequest, policy: PolicyConfig) -> RefundCase:
+    """The case for a request, read from the store (unknown order id: NotFoundError)."""
+    order = get_order(db, order_id=request.order_id)
+    user = get_user(db, user_id=order["user_id"])
+    return case_from_order(
+        order,
+        user_orders=len(user["orders"]),
+        request=request,
+        policy=policy,
+        case_id=request.case_id or f"case-{order['order_id'].lstrip('#')}",
+    )
