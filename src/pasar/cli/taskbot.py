@@ -149,11 +149,11 @@ def sft_data(
     """Turn tasks into SFT trajectories: gold tool calls with user and agent turns, in several
     languages; scenarios add the flows agent's passing episodes, corrections included."""
     from pasar.apps.taskbot.environment import load_template
-    from pasar.apps.taskbot.llm_agent import LANGUAGE_NAMES
     from pasar.apps.taskbot.scenarios import load_scenarios
     from pasar.apps.taskbot.sft import sft_rows
     from pasar.apps.taskbot.simulator import is_tau2_file, load_tasks
     from pasar.data.files import write_jsonl
+    from pasar.evaluate.languages import LANGUAGE_NAMES
 
     if render not in ("local", "openai"):
         raise ValueError(f"--render {render!r}: use local or openai")

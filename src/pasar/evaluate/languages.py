@@ -16,6 +16,15 @@ LANGUAGES = {
     "tl": Language.TAGALOG,  # Filipino is written as Tagalog
 }
 CODES = {language: code for code, language in LANGUAGES.items()}
+# What a prompt calls each language (Filipino, not Tagalog, for the tl code).
+LANGUAGE_NAMES = {
+    "en": "English",
+    "id": "Indonesian",
+    "ms": "Malay",
+    "th": "Thai",
+    "vi": "Vietnamese",
+    "tl": "Filipino",
+}
 
 
 @cache

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pasar.evaluate.languages import (
+    LANGUAGE_NAMES,
     LANGUAGES,
     check_languages,
     detect_language,
@@ -37,14 +38,6 @@ QUESTIONS = {
     "vi": "Chào bạn, đơn hàng {order_id} của tôi thế nào rồi? Trong đơn có gì và mã vận đơn là gì?",
     "tl": "Hi po, ano na ang status ng order ko na {order_id}? Ano ang laman nito at ano ang "
     "tracking number?",
-}
-LANGUAGE_NAMES = {
-    "en": "English",
-    "id": "Indonesian",
-    "ms": "Malay",
-    "th": "Thai",
-    "vi": "Vietnamese",
-    "tl": "Filipino",
 }
 SYSTEM = (
     "You are the customer-service assistant of an online store. Answer the customer in "

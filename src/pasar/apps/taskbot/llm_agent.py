@@ -15,6 +15,7 @@ from typing import Any
 from pasar.apps.taskbot.environment import Environment
 from pasar.apps.taskbot.tools import tool_schemas
 from pasar.errors import ContextLengthError
+from pasar.evaluate.languages import LANGUAGE_NAMES
 from pasar.models.engine import Engine
 from pasar.models.types import Message, ToolCall
 
@@ -31,15 +32,6 @@ SYSTEM_PROMPT = """You are a customer-service agent of a retail store. Follow th
 - Make at most one tool call at a time. Never make up information.
 - If the request is outside these actions, call transfer_to_human_agents.
 Reply in {language}."""
-
-LANGUAGE_NAMES = {
-    "en": "English",
-    "id": "Indonesian",
-    "ms": "Malay",
-    "th": "Thai",
-    "vi": "Vietnamese",
-    "tl": "Filipino",
-}
 
 
 def system_message(language: str) -> Message:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pasar.apps.taskbot.llm_agent import LANGUAGE_NAMES
 from pasar.errors import MissingInputError
+from pasar.evaluate.languages import LANGUAGE_NAMES
 from pasar.models.engine import Engine
 from pasar.models.types import Message
 
