@@ -57,6 +57,29 @@ def llama_engine(embedded_gguf: Path):
 
 
 @pytest.fixture(scope="session")
+def greedy_hi(llama_engine):
+    """The embedded model's greedy answer to "Hi" with at most ``max_tokens`` tokens, as this
+    llama.cpp build gives it. Tests of the CLI, the server and the UI compare with the engine,
+    not with a string one build printed (the answer changed between llama-cpp-python releases)."""
+    answers = {}
+
+    def answer(max_tokens: int = 20):
+        if max_tokens not in answers:
+            answers[max_tokens] = llama_engine.chat(
+                [{"role": "user", "content": "Hi"}], max_tokens=max_tokens
+            )
+        return answers[max_tokens]
+
+    return answer
+
+
+def stop_before_fifth_word(text: str) -> tuple[str, str]:
+    """A stop string taken from an answer (its fifth word), and the text before it."""
+    stop = " " + text.split()[4]
+    return stop, text[: text.index(stop)]
+
+
+@pytest.fixture(scope="session")
 def hf_gguf_engine(embedded_gguf: Path):
     """The embedded GGUF dequantised into transformers (about 15 s to load)."""
     from pasar.models.hf import HFEngine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import stop_before_fifth_word
 
 from pasar.errors import ContextLengthError, InvalidSchemaError
 
@@ -24,11 +25,11 @@ PRODUCT_SCHEMA = {
 def test_greedy_answer_is_deterministic(llama_engine):
     first = llama_engine.chat(HI, max_tokens=20)
     second = llama_engine.chat(HI, max_tokens=20)
-    assert first.text == "Hello! How can I assist you today?"
-    assert second.text == first.text
-    assert first.finish_reason == "stop"
+    assert first.text.startswith("Hello!")
+    assert second.text == first.text and second.usage == first.usage
     assert first.usage.prompt_tokens == 31  # SmolLM2's template adds its default system prompt
-    assert first.usage.completion_tokens == 9
+    assert 0 < first.usage.completion_tokens <= 20
+    assert first.finish_reason == ("stop" if first.usage.completion_tokens < 20 else "length")
     assert first.model == "smollm2-135m-instruct"
 
 
@@ -39,9 +40,10 @@ def test_max_tokens_cuts_with_length(llama_engine):
     assert result.text == "Hello! How"
 
 
-def test_stop_string_ends_before_it(llama_engine):
-    result = llama_engine.chat(HI, max_tokens=20, stop=[" assist"])
-    assert result.text == "Hello! How can I"
+def test_stop_string_ends_before_it(llama_engine, greedy_hi):
+    stop, before = stop_before_fifth_word(greedy_hi().text)
+    result = llama_engine.chat(HI, max_tokens=20, stop=[stop])
+    assert result.text == before
     assert result.finish_reason == "stop"
 
 
@@ -55,9 +57,10 @@ def test_stream_matches_chat_and_reports_usage(llama_engine):
     assert chunks[-1].usage == whole.usage
 
 
-def test_stream_respects_stop(llama_engine):
-    chunks = list(llama_engine.stream(HI, max_tokens=20, stop=[" assist"]))
-    assert "".join(c.text for c in chunks) == "Hello! How can I"
+def test_stream_respects_stop(llama_engine, greedy_hi):
+    stop, before = stop_before_fifth_word(greedy_hi().text)
+    chunks = list(llama_engine.stream(HI, max_tokens=20, stop=[stop]))
+    assert "".join(c.text for c in chunks) == before
 
 
 def test_seed_makes_sampling_reproducible(llama_engine):

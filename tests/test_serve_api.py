@@ -8,13 +8,13 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from conftest import stop_before_fifth_word
 
 from pasar.store.interactions import get_conversation, list_conversations
 from pasar.store.keys import create_key, revoke_key
 
 MODEL = "smollm2-135m-instruct"
 HI = [{"role": "user", "content": "Hi"}]
-GREEDY_HI = "Hello! How can I assist you today?"
 
 
 @pytest.fixture
@@ -26,30 +26,33 @@ def client(server, key: str = "none") -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
 
 
-def test_models_and_chat_are_recorded(server):
+def test_models_and_chat_are_recorded(server, greedy_hi):
+    expected = greedy_hi(20)
+    counts = (expected.usage.prompt_tokens, expected.usage.completion_tokens)
     api = client(server)
     assert MODEL in [m.id for m in api.models.list().data]
     response = api.chat.completions.create(model=MODEL, messages=HI, temperature=0, max_tokens=20)
-    assert response.choices[0].message.content == GREEDY_HI
-    assert response.choices[0].finish_reason == "stop"
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (31, 9)
+    assert response.choices[0].message.content == expected.text
+    assert response.choices[0].finish_reason == expected.finish_reason
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == counts
 
     [conv] = list_conversations(server.store)
     stored = get_conversation(server.store, conversation_id=conv["id"])
     user, reply = stored["messages"]
     assert (user["role"], user["content"]) == ("user", "Hi")
-    assert reply["id"] == response.id and reply["content"] == GREEDY_HI
+    assert reply["id"] == response.id and reply["content"] == expected.text
     assert (
         reply["model"] == MODEL
         and reply["engine"] == "llamacpp"
         and len(reply["model_version"]) == 12
     )
-    assert reply["usage"] == {"prompt_tokens": 31, "completion_tokens": 9}
+    assert reply["usage"] == dict(zip(("prompt_tokens", "completion_tokens"), counts, strict=True))
     assert reply["sampling"]["temperature"] == 0 and reply["sampling"]["max_tokens"] == 20
     assert reply["latency_ms"] > 0
 
 
-def test_stream_with_usage_and_conversation_continues(server):
+def test_stream_with_usage_and_conversation_continues(server, greedy_hi):
+    expected = greedy_hi(20)
     api = client(server)
     stream = api.chat.completions.create(
         model=MODEL,
@@ -61,9 +64,10 @@ def test_stream_with_usage_and_conversation_continues(server):
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == GREEDY_HI
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].usage.completion_tokens == 9 and chunks[-1].choices == []
+    assert text == expected.text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == expected.finish_reason
+    assert chunks[-1].usage.completion_tokens == expected.usage.completion_tokens
+    assert chunks[-1].choices == []
     [conv] = list_conversations(server.store)
     # Continue the same conversation: only the new messages are added.
     follow_up = [*HI, {"role": "assistant", "content": text}, {"role": "user", "content": "Thanks"}]
@@ -79,7 +83,7 @@ def test_stream_with_usage_and_conversation_continues(server):
     assert stored["messages"][1]["id"] == chunks[0].id
 
 
-def test_json_schema_n_seed_and_stop(server):
+def test_json_schema_n_seed_and_stop(server, greedy_hi):
     api = client(server)
     schema = {
         "type": "object",
@@ -109,10 +113,11 @@ def test_json_schema_n_seed_and_stop(server):
     assert len(first.choices) == 3
     assert [c.message.content for c in first.choices] == [c.message.content for c in again.choices]
 
+    stop, before = stop_before_fifth_word(greedy_hi(20).text)
     stopped = api.chat.completions.create(
-        model=MODEL, messages=HI, temperature=0, max_tokens=20, stop=[" assist"]
+        model=MODEL, messages=HI, temperature=0, max_tokens=20, stop=[stop]
     )
-    assert stopped.choices[0].message.content == "Hello! How can I"
+    assert stopped.choices[0].message.content == before
 
 
 def test_tools_come_back_as_openai_tool_calls(server):
@@ -182,7 +187,7 @@ def test_errors_in_openai_shape_and_nothing_stored(server):
     assert list_conversations(server.store) == []
 
 
-def test_feedback_api(server):
+def test_feedback_api(server, greedy_hi):
     api = client(server)
     response = api.chat.completions.create(model=MODEL, messages=HI, temperature=0, max_tokens=20)
     url = f"{server.url}/v1/feedback"
@@ -216,7 +221,7 @@ def test_feedback_api(server):
         {
             "prompt": HI,
             "chosen": [{"role": "assistant", "content": "Hi! Looking for an order?"}],
-            "rejected": [{"role": "assistant", "content": GREEDY_HI}],
+            "rejected": [{"role": "assistant", "content": greedy_hi(20).text}],
         }
     ]
     stats = httpx.get(f"{server.url}/v1/admin/stats").json()
