@@ -40,6 +40,14 @@ def _order(session: Session, order_id: str) -> Order:
     return order
 
 
+def _pending_order(session: Session, order_id: str) -> Order:
+    """An order that is still pending (its items may have been modified once)."""
+    order = _order(session, order_id)
+    if "pending" not in order.status:
+        raise OrderActionError(f"order {order_id} is {order.status!r}: only pending orders")
+    return order
+
+
 def _method(session: Session, order: Order, payment_method_id: str) -> PaymentMethod:
     method = session.get(PaymentMethod, payment_method_id)
     if method is None or method.user_id != order.user_id:
@@ -143,9 +151,7 @@ def modify_pending_order_address(
 ) -> dict[str, Any]:
     """Change where a pending order ships."""
     with db.session() as session, session.begin():
-        order = _order(session, order_id)
-        if "pending" not in order.status:
-            raise OrderActionError(f"order {order_id} is {order.status!r}: only pending orders")
+        order = _pending_order(session, order_id)
         order.address1, order.address2, order.city = address1, address2, city
         order.state, order.country, order.zip = state, country, zip
     return get_order(db, order_id=order_id)
@@ -156,9 +162,7 @@ def modify_pending_order_payment(
 ) -> dict[str, Any]:
     """Pay a pending order with another of the user's methods; the old one is refunded."""
     with db.session() as session, session.begin():
-        order = _order(session, order_id)
-        if "pending" not in order.status:
-            raise OrderActionError(f"order {order_id} is {order.status!r}: only pending orders")
+        order = _pending_order(session, order_id)
         payments = order.payments
         if len(payments) != 1 or payments[0].transaction_type != "payment":
             raise OrderActionError(f"order {order_id} has more than one payment: cannot switch")
