@@ -56,6 +56,17 @@ def llama_engine(embedded_gguf: Path):
     engine.close()
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    """A SQLite store with the retail database imported, one per test module."""
+    from pasar.store.commerce import import_retail, load_retail_json
+    from pasar.store.db import open_store
+
+    db = open_store(f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
+    import_retail(db, load_retail_json(SHARED_DATA / "retail" / "db.json"))
+    return db
+
+
 @pytest.fixture(scope="session")
 def greedy_hi(llama_engine):
     """The embedded model's greedy answer to "Hi" with at most ``max_tokens`` tokens, as this

@@ -20,18 +20,11 @@ from pasar.apps.disputes.policy import load_policy
 from pasar.apps.disputes.schemas import ChargebackRequest
 from pasar.cli.main import app
 from pasar.store.commerce import import_retail, load_retail_json
-from pasar.store.db import open_configured_store, open_store
+from pasar.store.db import open_configured_store
 from pasar.store.interactions import NotFoundError
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "disputes"
 POLICY = load_policy()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory):
-    db = open_store(f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
-    import_retail(db, load_retail_json(SHARED_DATA / "retail" / "db.json"))
-    return db
 
 
 def example(name: str, **change) -> ChargebackRequest:

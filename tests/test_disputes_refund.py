@@ -22,18 +22,11 @@ from pasar.apps.disputes.schemas import Proposal, RefundCase, RefundRequest
 from pasar.apps.disputes.texts import BUYER_MESSAGES
 from pasar.cli.main import app
 from pasar.store.commerce import export_retail, import_retail, load_retail_json
-from pasar.store.db import open_configured_store, open_store
+from pasar.store.db import open_configured_store
 from pasar.store.interactions import NotFoundError
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "disputes"
 POLICY = load_policy()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory):
-    db = open_store(f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
-    import_retail(db, load_retail_json(SHARED_DATA / "retail" / "db.json"))
-    return db
 
 
 @pytest.fixture(scope="module")
