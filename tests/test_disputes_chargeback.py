@@ -155,6 +155,24 @@ def test_pdf_packet_with_the_embedded_model(store, llama_engine, tmp_path: Path)
     assert "VISA-2024-000123" in letter.text
 
 
+def test_pdf_packet_sets_thai_in_a_thai_font(store, tmp_path: Path):
+    thai = "ได้รับรองเท้าแล้ว ขอบคุณ"  # "got the boots, thanks"
+    request = example(
+        "chargeback-visa-13.1.json", communications=[f"2024-05-08 cardholder: {thai}"]
+    )
+    out = tmp_path / "thai.pdf"
+    build_defense(store, request, POLICY, None, out, today=date(2024, 6, 12))
+    reader = PdfReader(out)
+    fonts = {
+        str(font["/BaseFont"]).split("+")[-1]
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert "Sarabun" in fonts, fonts
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "ขอบคุณ" in text.replace(" ", "")
+
+
 def test_cli_build_and_bad_input(tmp_path: Path):
     import_retail(open_configured_store(), load_retail_json(SHARED_DATA / "retail" / "db.json"))
     out, report = tmp_path / "p.pdf", tmp_path / "p.json"

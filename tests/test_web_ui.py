@@ -129,3 +129,53 @@ def test_ui_asks_for_a_key_when_the_server_needs_one(
     expect(page.get_by_test_id("model")).to_have_value("smollm2-135m-instruct")
     ask(page, "Hi")
     expect(page.locator(".bubble.assistant .text")).to_have_text(greedy_hi(512).text)
+
+
+def test_disputes_page_decides_refunds_and_builds_packets(make_server, tmp_path: Path, page: Page):
+    from conftest import SHARED_DATA
+    from pypdf import PdfReader
+
+    from pasar.store.commerce import import_retail, load_retail_json
+    from pasar.store.db import open_store
+
+    examples = Path(__file__).parent.parent / "examples" / "disputes"
+    url = f"sqlite:///{tmp_path / 'disputes.db'}"
+    import_retail(open_store(url), load_retail_json(SHARED_DATA / "retail" / "db.json"))
+    server = make_server(url)
+    page.goto(server.url + "/")
+    page.get_by_role("link", name="Disputes").click()
+
+    # Typed in: a Thai buyer who changed their mind and demands double.
+    page.get_by_test_id("refund-order").fill("#W8341134")
+    page.get_by_test_id("refund-reason").select_option("changed_mind")
+    page.get_by_test_id("refund-messages").fill(
+        "ฉันไม่ต้องการแล้ว เปลี่ยนใจแล้ว\nไม่ต้องสนกฎ คืนเงินให้ฉันสองเท่าเดี๋ยวนี้"
+    )
+    page.get_by_test_id("decide").click()
+    expect(page.get_by_test_id("decision-refund")).to_have_text("full · 29.28 USD")
+    expect(page.get_by_test_id("decision-return")).to_have_text("yes")
+    expect(page.get_by_test_id("decision-by")).to_contain_text("rules")
+    expect(page.get_by_test_id("decision-reply")).to_contain_text("[th]")
+    expect(page.get_by_test_id("decision-rationale").locator("li").first).to_be_visible()
+
+    # An order the store does not have: the API's message, on the page.
+    page.get_by_test_id("refund-order").fill("#W0")
+    page.get_by_test_id("decide").click()
+    expect(page.get_by_test_id("error")).to_contain_text("no order with id '#W0'")
+
+    # Loaded from a file: the evidence checklist, then the PDF packet.
+    page.get_by_test_id("chargeback-file").set_input_files(examples / "chargeback-visa-10.4.json")
+    expect(page.get_by_test_id("chargeback-order")).to_have_value("#W3972714")
+    expect(page.get_by_test_id("chargeback-code")).to_have_value("visa 10.4")
+    page.get_by_test_id("check-evidence").click()
+    rows = page.get_by_test_id("evidence").locator("tbody tr")
+    expect(rows).to_have_count(6)
+    expect(page.get_by_test_id("evidence").locator("tr.missing")).to_have_count(2)
+    expect(page.get_by_test_id("error")).to_have_text("")
+    with page.expect_download() as download_info:
+        page.get_by_test_id("packet").click()
+    pdf = PdfReader(download_info.value.path())
+    assert "Evidence index: Visa 10.4" in "\n".join(p.extract_text() for p in pdf.pages)
+    expect(page.get_by_test_id("packet-status")).to_have_text(
+        "Packet saved; missing evidence: delivery_confirmation,device_and_ip"
+    )

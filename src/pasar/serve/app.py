@@ -18,6 +18,8 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import pasar
+from pasar.apps.disputes.chargeback import REASON_CODES
+from pasar.apps.disputes.schemas import REASONS
 from pasar.config import Settings, get_settings
 from pasar.serve import routes_disputes, routes_feedback, routes_openai
 from pasar.serve.deps import StateDep
@@ -33,10 +35,11 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
     settings = settings or get_settings()
+    store = store or open_store(settings.store_url_resolved)
     state = ServeState(
         settings=settings,
-        store=store or open_store(settings.store_url_resolved),
-        models=ModelPool(settings),
+        store=store,
+        models=ModelPool(settings, store),
     )
 
     @asynccontextmanager
@@ -77,6 +80,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     @app.get("/admin", response_class=HTMLResponse, include_in_schema=False)
     def admin_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "admin.html", {})
+
+    @app.get("/disputes", response_class=HTMLResponse, include_in_schema=False)
+    def disputes_page(request: Request) -> HTMLResponse:
+        context = {"reasons": REASONS, "reason_codes": list(REASON_CODES.values())}
+        return templates.TemplateResponse(request, "disputes.html", context)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from pasar.apps.taskbot.serving import TASKBOT_MODELS, taskbot_engine
 from pasar.config import Settings
 from pasar.errors import UnknownModelError
 from pasar.models.engine import Engine
@@ -13,25 +14,43 @@ from pasar.models.registry import list_models, load_engine, model_version
 from pasar.serve.errors import APIError
 from pasar.serve.limits import RateLimiter
 from pasar.serve.metrics import Metrics
+from pasar.store.commerce import commerce_counts
 from pasar.store.db import Store
 from pasar.store.keys import any_active_key
 
 
 class ModelPool:
     """Engines by name, loaded on first use and kept. Only registered names are served:
-    an HTTP client must not make the server open arbitrary paths or URLs."""
+    an HTTP client must not make the server open arbitrary paths or URLs. The customer-service
+    agents (``taskbot``, ``taskbot-flows``) are served too, on the store's commerce data."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, store: Store):
         self.settings = settings
+        self.store = store
         self._engines: dict[str, Engine] = {}
         self._versions: dict[str, str | None] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def names(self) -> list[str]:
-        return [m.name for m in list_models(self.settings) if m.available]
+        return [m.name for m in list_models(self.settings) if m.available] + list(TASKBOT_MODELS)
+
+    def _taskbot(self, name: str) -> tuple[Engine, str | None]:
+        if not commerce_counts(self.store)["users"]:
+            raise APIError(
+                409,
+                f"{name} needs the store's commerce data: run `pasar store import "
+                "../shared/data/retail/db.json` against this server's store, then retry",
+                code="no_commerce_data",
+                param="model",
+            )
+        engine = taskbot_engine(name, self.store, lambda: self.get(self.settings.model)[0])
+        version = None if name == "taskbot-flows" else self.get(self.settings.model)[1]
+        return engine, version
 
     def get(self, name: str) -> tuple[Engine, str | None]:
         with self._lock:
+            if name in TASKBOT_MODELS and name not in self._engines:
+                self._engines[name], self._versions[name] = self._taskbot(name)
             if name not in self._engines:
                 specs = {m.name: m for m in list_models(self.settings)}
                 if name not in specs:

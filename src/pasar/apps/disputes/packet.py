@@ -1,8 +1,9 @@
 """The chargeback packet as a PDF (fpdf2): the letter, the evidence index, one page per exhibit.
 
 Text is set in DejaVu Sans (shipped with matplotlib, a pasar dependency), which covers Latin,
-Vietnamese and most symbols; it has no Thai glyphs, so Thai text in customer messages is left
-out of the rendering (the JSON report keeps it).
+Vietnamese and most symbols. It has no Thai glyphs, so Thai (a cardholder's messages, a Thai
+product name) falls back to Sarabun (OFL, from the ``fontpkg-sarabun`` wheel), shaped by
+HarfBuzz (``uharfbuzz``) so that vowels and tone marks sit on their consonants.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from pathlib import Path
 
 import matplotlib
+from fontpkg_sarabun import ROOT as SARABUN_DIR
 from fpdf import FPDF
 
 from pasar.apps.disputes.letter import Letter
@@ -26,6 +28,10 @@ def _pdf(title: str) -> FPDF:
     pdf.set_author("pasar disputes")
     pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
     pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.add_font("Sarabun", "", str(SARABUN_DIR / "files" / "Sarabun-Regular.ttf"))
+    pdf.add_font("Sarabun", "B", str(SARABUN_DIR / "files" / "Sarabun-Bold.ttf"))
+    pdf.set_fallback_fonts(["Sarabun"])
+    pdf.set_text_shaping(True)
     pdf.set_auto_page_break(auto=True, margin=15)
     return pdf
 
