@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from pasar.cli.output import console, run_guarded, write_report
+from pasar.errors import MissingInputError
 from pasar.models.registry import (
     ENGINES,
     ModelSpec,
@@ -102,6 +103,52 @@ def add_command(
     )
     add_model(spec)
     console.print(f"registered {name} -> {spec.source} ({spec.engine})")
+
+
+@app.command("export-gguf")
+@run_guarded
+def export_gguf_command(
+    model_dir: Annotated[
+        Path, typer.Argument(help="An HF directory written by `pasar align ...` (LoRA merged).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The .gguf file to write.")],
+    like: Annotated[
+        str,
+        typer.Option(
+            help="The GGUF the training started from (name or path): its tokenizer, chat "
+            "template and metadata are copied."
+        ),
+    ] = "smollm2-135m-instruct",
+    outtype: Annotated[
+        str,
+        typer.Option(
+            help="f16 (default; keeps small fine-tune changes), f32, q8_0, or same (the "
+            "template's quantisation: smaller, lossier)."
+        ),
+    ] = "f16",
+    name: Annotated[
+        str | None, typer.Option(help="Also register the file under this model name.")
+    ] = None,
+) -> None:
+    """Write a trained model as GGUF so llama.cpp (and `pasar serve`) runs it.
+
+    Example: pasar align sft --model smollm2-135m-instruct --data sft.jsonl --output runs/sft
+    --lora; then pasar models export-gguf runs/sft --out runs/sft.gguf --name my-sft.
+    """
+    from pasar.models.gguf_export import export_gguf
+
+    template = resolve_model(like)
+    if not template.source.endswith(".gguf"):
+        raise ValueError(f"--like {like}: {template.source or 'no file'} is not a GGUF file")
+    if not (model_dir / "config.json").exists():
+        raise MissingInputError(
+            f"{model_dir}: no config.json; give the --output directory of `pasar align ...`"
+        )
+    path = export_gguf(model_dir, like=Path(template.source), out=out, outtype=outtype)
+    console.print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MiB, {outtype})")
+    if name:
+        add_model(ModelSpec(name=name, engine="llamacpp", source=str(path.resolve())))
+        console.print(f"registered {name} -> {path} (llamacpp)")
 
 
 @app.command("remove")
