@@ -14,6 +14,7 @@ from pasar.cli import (
     keys,
     listing,
     models,
+    pretrain,
     serve,
     store,
     taskbot,
@@ -37,6 +38,7 @@ app.add_typer(eval.app, name="eval")
 app.add_typer(listing.app, name="listing")
 app.add_typer(taskbot.app, name="taskbot")
 app.add_typer(disputes.app, name="disputes")
+app.add_typer(pretrain.app, name="pretrain")
 app.command(name="serve")(run_guarded(serve.serve))
 app.command(name="chat")(run_guarded(chat.chat))
 app.command(name="doctor")(run_guarded(doctor.doctor))

@@ -1,0 +1,140 @@
+"""``pasar pretrain``: the raw-text pipeline and the regional tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pasar.cli.output import console, run_guarded, write_report
+
+app = typer.Typer(
+    help="Pretraining for Southeast Asian languages: clean a raw corpus, train a tokenizer.",
+    no_args_is_help=True,
+)
+
+CORPUS = Path("../shared/data/corpus")
+ENGLISH = Path("../shared/data/ntrex/newstest2019-ref.eng-US.txt")
+
+
+@app.command("data")
+@run_guarded
+def data_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (one subfolder a language).")],
+    corpus: Annotated[
+        Path, typer.Option(help="Folder of LANG.txt files (th.txt, vi.txt, ...).")
+    ] = CORPUS,
+    languages: Annotated[
+        str | None, typer.Option(help="Comma-separated codes; default: every LANG.txt found.")
+    ] = None,
+    heldout_share: Annotated[
+        float, typer.Option(help="Share of each language's documents held out (by text hash).")
+    ] = 0.05,
+    threshold: Annotated[
+        float, typer.Option(help="MinHash Jaccard similarity from which documents are duplicates.")
+    ] = 0.8,
+) -> None:
+    """Normalise, filter (length, letters, repetition), check the language with lingua, remove
+    exact and near-duplicates (MinHash), split train / held-out per language. Writes
+    OUT/LANG/{train,heldout}.jsonl and OUT/report.json (what each step removed). A language
+    already done is skipped: rerun after a kill to resume."""
+    from pasar.pretrain.data import prepare_corpus
+
+    if not 0 <= heldout_share < 1:
+        raise ValueError(f"--heldout-share {heldout_share}: give a share in [0, 1)")
+    wanted = tuple(languages.split(",")) if languages else None
+    report = prepare_corpus(
+        corpus, out, languages=wanted, heldout_share=heldout_share, threshold=threshold
+    )
+    table = Table("language", "docs in", "removed", "kept", "train", "held out", "chars kept")
+    for lang, r in report["languages"].items():
+        removed = ", ".join(f"{k} {v}" for k, v in r["removed"].items() if v) or "-"
+        table.add_row(
+            lang,
+            str(r["documents_in"]),
+            removed,
+            str(r["documents_kept"]),
+            str(r["train_documents"]),
+            str(r["heldout_documents"]),
+            f"{r['chars_kept']:,}",
+        )
+    console.print(table)
+    console.print(f"report: {out / 'report.json'}")
+
+
+@app.command("tokenizer")
+@run_guarded
+def tokenizer_command(
+    data: Annotated[Path, typer.Option(help="The --out folder of `pasar pretrain data`.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the tokenizer and report.json.")],
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary size, special tokens included.")] = (
+        32000
+    ),
+    max_chars: Annotated[
+        int, typer.Option(help="Training characters per language, at most.")
+    ] = 3_000_000,
+    english: Annotated[
+        Path | None,
+        typer.Option(
+            help="English text, one sentence a line: its first half trains, the rest measures."
+        ),
+    ] = ENGLISH,
+    compare: Annotated[
+        str, typer.Option(help="A model name whose tokenizer to compare with.")
+    ] = "smollm2-135m-instruct",
+) -> None:
+    """Train a byte-level BPE on the train splits, then report tokens per character on the
+    held-out splits, against another model's tokenizer (SmolLM2's by default)."""
+    from pasar.pretrain.data import read_texts
+    from pasar.pretrain.tokenizer import tokens_per_char, train_tokenizer
+
+    languages = sorted(p.name for p in data.iterdir() if (p / "train.jsonl").exists())
+    if not languages:
+        raise ValueError(f"{data}: no LANG/train.jsonl; run `pasar pretrain data --out {data}`")
+    train = {lang: read_texts(data / lang / "train.jsonl") for lang in languages}
+    heldout = {lang: read_texts(data / lang / "heldout.jsonl") for lang in languages}
+    if english is not None:
+        lines = [line for line in english.read_text("utf-8").splitlines() if line.strip()]
+        half = len(lines) // 2
+        train["en"], heldout["en"] = lines[:half], lines[half:]
+    ours = train_tokenizer(train, vocab_size=vocab_size, out_dir=out, max_chars=max_chars)
+    theirs = _model_tokenizer(compare)
+    rows = {
+        lang: {
+            "ours": round(tokens_per_char(ours, texts), 4),
+            compare: round(tokens_per_char(theirs, texts), 4),
+            "heldout_chars": sum(len(t) for t in texts),
+        }
+        for lang, texts in heldout.items()
+        if texts
+    }
+    report = {
+        "tokenizer": str(out),
+        "vocab_size": len(ours),
+        "compared_with": compare,
+        "compared_vocab_size": len(theirs),
+        "max_chars_per_language": max_chars,
+        "tokens_per_char": rows,
+    }
+    write_report(out / "report.json", report)
+    table = Table("language", "ours (tokens/char)", f"{compare}", "held-out chars")
+    for lang, row in rows.items():
+        table.add_row(
+            lang, f"{row['ours']:.3f}", f"{row[compare]:.3f}", f"{row['heldout_chars']:,}"
+        )
+    console.print(table)
+    console.print(f"tokenizer: {out}; report: {out / 'report.json'}")
+
+
+def _model_tokenizer(name: str):  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    from pasar.models.registry import resolve_model
+
+    spec = resolve_model(name)
+    path = Path(spec.source)
+    if path.suffix == ".gguf":
+        return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    return AutoTokenizer.from_pretrained(path)
