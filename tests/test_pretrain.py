@@ -23,6 +23,7 @@ def test_normalize():
     decomposed = "Vie\u0302\u0323t Nam"  # e + circumflex + dot below, as separate code points
     assert normalize(decomposed) == "Việt Nam" and len(normalize(decomposed)) == 8
     assert normalize("  a\u200bb \t c\x07\n\n\n  d  ") == "ab c\nd"
+    assert normalize("Headline\nHeadline\nBody\nHeadline") == "Headline\nBody\nHeadline"
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-BLANK_LINES = re.compile(r"\n{2,}")
 
 
 def normalize(text: str) -> str:
     """NFC (composed characters: Vietnamese tone marks as one code point where Unicode has
-    one), no control or zero-width characters, runs of spaces as one, no blank lines."""
+    one), no control or zero-width characters, runs of spaces as one, no blank lines, and no
+    line that repeats the one before it (news pages print the headline twice)."""
     text = CONTROL.sub("", unicodedata.normalize("NFC", text))
-    lines = (SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return BLANK_LINES.sub("\n", "\n".join(line for line in lines if line)).strip()
+    lines = [SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    kept = [line for i, line in enumerate(lines) if line and (i == 0 or line != lines[i - 1])]
+    return "\n".join(kept)
 
 
 @dataclass(frozen=True)
