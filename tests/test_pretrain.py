@@ -143,7 +143,7 @@ def test_tokenizer_round_trips_every_language_and_beats_a_latin_one(tmp_path: Pa
         train_tokenizer(train, vocab_size=100, out_dir=tmp_path / "x")
 
 
-def test_cli_data_and_tokenizer(tmp_path: Path):
+def test_cli_data_tokenizer_and_extend_vocab(tmp_path: Path, tiny_hf_dir: Path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     lines = (SHARED_DATA / "ntrex" / "newstest2019-ref.tha.txt").read_text("utf-8").splitlines()
@@ -177,3 +177,77 @@ def test_cli_data_and_tokenizer(tmp_path: Path):
         app, ["pretrain", "tokenizer", "--data", str(corpus), "--out", str(tmp_path / "u")]
     )
     assert result.exit_code == 2 and "pasar pretrain data" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "extend-vocab",
+            "--model",
+            str(tiny_hf_dir),
+            "--tokenizer",
+            str(tmp_path / "t"),
+            "--new-tokens",
+            "200",
+            "--data",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    extended = json.loads((tmp_path / "e" / "extend-report.json").read_text())
+    assert (
+        extended["tokens_added"] == 200
+        and extended["vocab_after"] == extended["vocab_before"] + 200
+    )
+    th = extended["tokens_per_char"]["th"]
+    assert th["after"] < th["before"]
+    from pasar.models.registry import load_engine
+
+    engine = load_engine(str(tmp_path / "e"))  # a model name like any other
+    assert engine.chat([{"role": "user", "content": "สวัสดี"}], max_tokens=3).usage.completion_tokens
+
+
+def test_vocabulary_extension_keeps_old_outputs_and_shortens_thai(
+    tiny_hf_dir: Path, tmp_path: Path
+):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pasar.pretrain.extend import extend_embeddings, extended_tokenizer, extension_merges
+
+    thai = (SHARED_DATA / "ntrex" / "newstest2019-ref.tha.txt").read_text("utf-8").splitlines()
+    regional = train_tokenizer(
+        {"th": thai[:1500]}, vocab_size=1500, out_dir=tmp_path / "tok", max_chars=200_000
+    )
+    base = AutoTokenizer.from_pretrained(tiny_hf_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_hf_dir)
+    english = base("The parcel arrived on time.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        before = model(english).logits
+
+    merges = extension_merges(base, regional, max_new=300)
+    assert 0 < len(merges) <= 300
+    tokens = [a + b for a, b in merges]
+    extended = extended_tokenizer(base, merges, tmp_path / "ext")
+    assert len(extended) == len(base) + len(merges)
+    assert extended.convert_tokens_to_ids(tokens) == list(range(len(base), len(extended)))
+    extend_embeddings(model, base, extended, tokens)
+
+    # old tokens: same ids, same logits over the old vocabulary, before any training
+    assert extended("The parcel arrived on time.")["input_ids"] == english[0].tolist()
+    with torch.no_grad():
+        after = model(english).logits
+    assert after.shape[-1] == len(extended)
+    torch.testing.assert_close(after[..., : len(base)], before)
+    # a new token's embedding is the mean of the old tokens that spell it
+    table = model.get_input_embeddings().weight
+    spelled = base(base.convert_tokens_to_string([tokens[-1]]), add_special_tokens=False)
+    torch.testing.assert_close(table[-1], table[spelled["input_ids"]].mean(dim=0))
+    # Thai takes fewer tokens and still decodes to itself
+    held = thai[1500:1600]
+    assert tokens_per_char(extended, held) < 0.8 * tokens_per_char(base, held)
+    ids = extended(held[0], add_special_tokens=False)["input_ids"]
+    assert extended.decode(ids) == held[0] and max(ids) >= len(base)
+    with pytest.raises(ValueError, match="embedding rows"):
+        extend_embeddings(model, base, extended, tokens)  # the model is already extended

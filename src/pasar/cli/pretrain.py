@@ -128,6 +128,66 @@ def tokenizer_command(
     console.print(f"tokenizer: {out}; report: {out / 'report.json'}")
 
 
+@app.command("extend-vocab")
+@run_guarded
+def extend_vocab_command(
+    tokenizer: Annotated[
+        Path, typer.Option(help="A regional tokenizer (`pasar pretrain tokenizer`).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the extended model (HF format).")],
+    model: Annotated[str, typer.Option(help="The model to extend (a pasar model name).")] = (
+        "smollm2-135m-instruct"
+    ),
+    new_tokens: Annotated[
+        int, typer.Option(help="How many regional tokens to add, at most.")
+    ] = 8000,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="`pasar pretrain data` output: report tokens/char before and after."),
+    ] = None,
+) -> None:
+    """Add the regional tokenizer's tokens to a model: its merges are appended after the
+    model's own (old tokens keep their ids), and each new embedding starts as the mean of the
+    old tokens that spell it. The result is a model name for `pasar align` / continued
+    pretraining; before training it answers exactly as the old model on old tokens."""
+    from pasar.align.models import load_trainable, save_trained
+    from pasar.pretrain.data import read_texts
+    from pasar.pretrain.extend import extend_embeddings, extended_tokenizer, extension_merges
+    from pasar.pretrain.tokenizer import tokens_per_char
+
+    if new_tokens < 1:
+        raise ValueError(f"--new-tokens {new_tokens}: give at least 1")
+    if not (tokenizer / "tokenizer.json").exists():
+        raise ValueError(f"{tokenizer}: no tokenizer.json; run `pasar pretrain tokenizer` first")
+    from transformers import AutoTokenizer
+
+    regional = AutoTokenizer.from_pretrained(tokenizer)
+    weights, base = load_trainable(model)
+    merges = extension_merges(base, regional, max_new=new_tokens)
+    extended = extended_tokenizer(base, merges, out)
+    extend_embeddings(weights, base, extended, [a + b for a, b in merges])
+    save_trained(weights, extended, out)
+    report: dict[str, object] = {
+        "model": model,
+        "tokenizer": str(tokenizer),
+        "output": str(out),
+        "tokens_added": len(merges),
+        "vocab_before": len(base),
+        "vocab_after": len(extended),
+    }
+    if data is not None:
+        rows = {}
+        for lang_dir in sorted(p for p in data.iterdir() if (p / "heldout.jsonl").exists()):
+            texts = read_texts(lang_dir / "heldout.jsonl")
+            rows[lang_dir.name] = {
+                "before": round(tokens_per_char(base, texts), 4),
+                "after": round(tokens_per_char(extended, texts), 4),
+            }
+        report["tokens_per_char"] = rows
+    write_report(out / "extend-report.json", report)
+    console.print(f"added {len(merges)} tokens ({len(base)} -> {len(extended)}); model: {out}")
+
+
 def _model_tokenizer(name: str):  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
