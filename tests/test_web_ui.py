@@ -179,3 +179,24 @@ def test_disputes_page_decides_refunds_and_builds_packets(make_server, tmp_path:
     expect(page.get_by_test_id("packet-status")).to_have_text(
         "Packet saved; missing evidence: delivery_confirmation,device_and_ip"
     )
+
+
+def test_chat_with_the_flows_taskbot_keeps_the_conversation(
+    make_server, tmp_path: Path, page: Page
+):
+    from conftest import SHARED_DATA
+
+    from pasar.store.commerce import import_retail, load_retail_json
+    from pasar.store.db import open_store
+
+    url = f"sqlite:///{tmp_path / 'taskbot.db'}"
+    import_retail(open_store(url), load_retail_json(SHARED_DATA / "retail" / "db.json"))
+    server = make_server(url)
+    page.goto(server.url + "/")
+    page.get_by_test_id("model").select_option("taskbot-flows")
+    ask(page, "Hi, I need to cancel one of my orders.")
+    replies = page.locator(".bubble.assistant .text")
+    expect(replies.first).to_contain_text("What is your email")
+    # the second turn reaches the same agent: it knows the intent and asks for the order
+    ask(page, "My email is yusuf.khan7390@example.com.")
+    expect(replies.nth(1)).to_contain_text("Which order is it?")
