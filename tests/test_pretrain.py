@@ -205,6 +205,25 @@ def test_cli_data_tokenizer_and_extend_vocab(tmp_path: Path, tiny_hf_dir: Path):
     from pasar.models.registry import load_engine
 
     engine = load_engine(str(tmp_path / "e"))  # a model name like any other
+    result = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "eval",
+            "--model",
+            str(tmp_path / "e"),
+            "--data",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "bpb.json"),
+            "--max-bytes",
+            "3000",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    bpb = json.loads((tmp_path / "bpb.json").read_text())["languages"]
+    assert set(bpb) == {"th", "en"} and bpb["th"]["bytes"] <= 3000
+    assert all(row["bits_per_byte"] > 0 for row in bpb.values())
     assert engine.chat([{"role": "user", "content": "สวัสดี"}], max_tokens=3).usage.completion_tokens
 
 
@@ -251,3 +270,32 @@ def test_vocabulary_extension_keeps_old_outputs_and_shortens_thai(
     assert extended.decode(ids) == held[0] and max(ids) >= len(base)
     with pytest.raises(ValueError, match="embedding rows"):
         extend_embeddings(model, base, extended, tokens)  # the model is already extended
+
+
+def test_bits_per_byte_on_known_inputs(tiny_hf_dir: Path):
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pasar.pretrain.bpb import bits_per_byte, capped_bytes, total_nll
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_hf_dir)
+    with torch.no_grad():
+        model.get_output_embeddings().weight.zero_()  # uniform over the vocabulary
+    vocab = model.config.vocab_size
+    ids = list(range(10, 30))
+    # every token after the first is paid for exactly once, whatever the window
+    for window in (2, 3, 7, 1024):
+        assert total_nll(model, ids, window=window) == pytest.approx(19 * math.log(vocab))
+    texts = [THAI, "Hello there."]
+    tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    size = sum(len(t.encode()) for t in texts)
+    assert bits_per_byte(model, tokenizer, texts, window=16) == pytest.approx(
+        tokens * math.log2(vocab) / size
+    )
+    assert capped_bytes(["กขค", "more"], 4) == ["ก"]  # Thai letters are 3 bytes each
+    assert capped_bytes(["ab", "cd", "ef"], 3) == ["ab", "c"]
+    with pytest.raises(ValueError, match="window"):
+        bits_per_byte(model, tokenizer, texts, window=1)

@@ -188,6 +188,56 @@ def extend_vocab_command(
     console.print(f"added {len(merges)} tokens ({len(base)} -> {len(extended)}); model: {out}")
 
 
+@app.command("eval")
+@run_guarded
+def eval_command(
+    model: Annotated[str, typer.Option(help="A pasar model name, HF directory or GGUF.")],
+    data: Annotated[Path, typer.Option(help="`pasar pretrain data` output (held-out splits).")],
+    out: Annotated[Path, typer.Option("--out", help="The JSON report.")],
+    max_bytes: Annotated[
+        int, typer.Option(help="Held-out UTF-8 bytes per language, at most (first documents).")
+    ] = 40_000,
+    english: Annotated[
+        Path | None,
+        typer.Option(help="English text (one sentence a line); its second half is measured."),
+    ] = ENGLISH,
+    window: Annotated[int, typer.Option(help="Tokens per forward pass.")] = 1024,
+) -> None:
+    """Bits per byte of a model on each language's held-out text (lower is better; fair across
+    tokenizers), English included to show forgetting."""
+    from tqdm import tqdm
+
+    from pasar.align.models import load_trainable
+    from pasar.pretrain.bpb import bits_per_byte, capped_bytes
+    from pasar.pretrain.data import read_texts
+
+    texts = {
+        p.name: read_texts(p / "heldout.jsonl")
+        for p in sorted(data.iterdir())
+        if (p / "heldout.jsonl").exists()
+    }
+    if not texts:
+        raise ValueError(f"{data}: no LANG/heldout.jsonl; run `pasar pretrain data --out {data}`")
+    if english is not None:
+        lines = [line for line in english.read_text("utf-8").splitlines() if line.strip()]
+        texts["en"] = lines[len(lines) // 2 :]
+    weights, tokenizer = load_trainable(model)
+    weights.eval()
+    rows = {}
+    for lang, docs in tqdm(texts.items(), desc="bits per byte", unit="language"):
+        sample = capped_bytes(docs, max_bytes)
+        rows[lang] = {
+            "bits_per_byte": round(bits_per_byte(weights, tokenizer, sample, window=window), 4),
+            "bytes": sum(len(t.encode("utf-8")) for t in sample),
+        }
+    report = {"model": model, "data": str(data), "window": window, "languages": rows}
+    write_report(out, report)
+    table = Table("language", "bits per byte", "bytes")
+    for lang, row in rows.items():
+        table.add_row(lang, f"{row['bits_per_byte']:.3f}", f"{row['bytes']:,}")
+    console.print(table)
+
+
 def _model_tokenizer(name: str):  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
