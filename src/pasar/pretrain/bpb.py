@@ -51,7 +51,8 @@ def bits_per_byte(model: Any, tokenizer: Any, texts: list[str], *, window: int =
 
 def capped_bytes(texts: list[str], max_bytes: int) -> list[str]:
     """The first texts up to ``max_bytes`` UTF-8 bytes (the last one cut at a character)."""
-    out, total = [], 0
+    out: list[str] = []
+    total = 0
     for text in texts:
         data = text.encode("utf-8")
         if total + len(data) > max_bytes:

@@ -19,7 +19,8 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 def capped(texts: list[str], max_chars: int) -> list[str]:
     """The first documents of ``texts`` up to ``max_chars`` characters in all."""
-    out, total = [], 0
+    out: list[str] = []
+    total = 0
     for text in texts:
         if total >= max_chars:
             break
