@@ -27,7 +27,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve models over an OpenAI-compatible API, record every exchange and its feedback,
-    and show the chat and admin web pages.
+    and show the chat, disputes and admin web pages. The customer-service agents are served
+    too, as the models `taskbot` and `taskbot-flows`, on the store's commerce data (load it
+    with `pasar store import ../shared/data/retail/db.json`).
 
     Clients: any OpenAI SDK with base_url http://HOST:PORT/v1. Feedback: POST /v1/feedback
     with the completion's id. Keys: once `pasar keys create` has made one, every request needs one.
@@ -41,10 +43,12 @@ def serve(
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}"
     console.print(
-        f"pasar serving [bold]{settings.model}[/] (and every model in `pasar models list`)"
+        f"pasar serving [bold]{settings.model}[/] (and every model in `pasar models list`, "
+        "taskbot and taskbot-flows)"
     )
     console.print(
-        f"  chat UI   {url}/\n  admin     {url}/admin\n  API       {url}/v1  (OpenAI-compatible)"
+        f"  chat UI   {url}/\n  disputes  {url}/disputes\n  admin     {url}/admin\n"
+        f"  API       {url}/v1  (OpenAI-compatible)"
     )
     console.print(f"  store     {settings.store_url_resolved.split('@')[-1]}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
