@@ -87,18 +87,11 @@ def tokenizer_command(
 ) -> None:
     """Train a byte-level BPE on the train splits, then report tokens per character on the
     held-out splits, against another model's tokenizer (SmolLM2's by default)."""
-    from pasar.pretrain.data import read_texts
+    from pasar.pretrain.data import read_splits
     from pasar.pretrain.tokenizer import tokens_per_char, train_tokenizer
 
-    languages = sorted(p.name for p in data.iterdir() if (p / "train.jsonl").exists())
-    if not languages:
-        raise ValueError(f"{data}: no LANG/train.jsonl; run `pasar pretrain data --out {data}`")
-    train = {lang: read_texts(data / lang / "train.jsonl") for lang in languages}
-    heldout = {lang: read_texts(data / lang / "heldout.jsonl") for lang in languages}
-    if english is not None:
-        lines = [line for line in english.read_text("utf-8").splitlines() if line.strip()]
-        half = len(lines) // 2
-        train["en"], heldout["en"] = lines[:half], lines[half:]
+    train = read_splits(data, "train", english)
+    heldout = read_splits(data, "heldout", english)
     ours = train_tokenizer(train, vocab_size=vocab_size, out_dir=out, max_chars=max_chars)
     theirs = _model_tokenizer(compare)
     rows = {
@@ -151,7 +144,7 @@ def extend_vocab_command(
     old tokens that spell it. The result is a model name for `pasar align` / continued
     pretraining; before training it answers exactly as the old model on old tokens."""
     from pasar.align.models import load_trainable, save_trained
-    from pasar.pretrain.data import read_texts
+    from pasar.pretrain.data import read_splits
     from pasar.pretrain.extend import extend_embeddings, extended_tokenizer, extension_merges
     from pasar.pretrain.tokenizer import tokens_per_char
 
@@ -176,14 +169,13 @@ def extend_vocab_command(
         "vocab_after": len(extended),
     }
     if data is not None:
-        rows = {}
-        for lang_dir in sorted(p for p in data.iterdir() if (p / "heldout.jsonl").exists()):
-            texts = read_texts(lang_dir / "heldout.jsonl")
-            rows[lang_dir.name] = {
+        report["tokens_per_char"] = {
+            lang: {
                 "before": round(tokens_per_char(base, texts), 4),
                 "after": round(tokens_per_char(extended, texts), 4),
             }
-        report["tokens_per_char"] = rows
+            for lang, texts in read_splits(data, "heldout").items()
+        }
     write_report(out / "extend-report.json", report)
     console.print(f"added {len(merges)} tokens ({len(base)} -> {len(extended)}); model: {out}")
 
@@ -209,18 +201,9 @@ def eval_command(
 
     from pasar.align.models import load_trainable
     from pasar.pretrain.bpb import bits_per_byte, capped_bytes
-    from pasar.pretrain.data import read_texts
+    from pasar.pretrain.data import read_splits
 
-    texts = {
-        p.name: read_texts(p / "heldout.jsonl")
-        for p in sorted(data.iterdir())
-        if (p / "heldout.jsonl").exists()
-    }
-    if not texts:
-        raise ValueError(f"{data}: no LANG/heldout.jsonl; run `pasar pretrain data --out {data}`")
-    if english is not None:
-        lines = [line for line in english.read_text("utf-8").splitlines() if line.strip()]
-        texts["en"] = lines[len(lines) // 2 :]
+    texts = read_splits(data, "heldout", english)
     weights, tokenizer = load_trainable(model)
     weights.eval()
     rows = {}

@@ -156,3 +156,25 @@ def read_texts(path: Path) -> list[str]:
     """The ``text`` of each row of a JSONL file written by ``prepare_corpus``."""
     with path.open(encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f if line.strip()]
+
+
+def read_splits(data_dir: Path, split: str, english: Path | None = None) -> dict[str, list[str]]:
+    """``{language: texts}`` of every ``LANG/{split}.jsonl`` that ``prepare_corpus`` wrote, plus
+    English from ``english`` (one sentence a line: the first half is ``train``, the rest
+    ``heldout``), which the corpus lacks."""
+    if not data_dir.is_dir():
+        raise MissingInputError(f"{data_dir}: no such folder; run `pasar pretrain data --out DIR`")
+    texts = {
+        p.name: read_texts(p / f"{split}.jsonl")
+        for p in sorted(data_dir.iterdir())
+        if (p / f"{split}.jsonl").exists()
+    }
+    if not texts:
+        raise ValueError(
+            f"{data_dir}: no LANG/{split}.jsonl; run `pasar pretrain data --out {data_dir}`"
+        )
+    if english is not None:
+        lines = [line for line in english.read_text("utf-8").splitlines() if line.strip()]
+        half = len(lines) // 2
+        texts["en"] = lines[:half] if split == "train" else lines[half:]
+    return texts
