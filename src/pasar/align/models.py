@@ -11,21 +11,32 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from pasar.models.registry import resolve_model
 
 
-def load_trainable(name: str, *, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
-    """(model, tokenizer) for a pasar model name, an HF directory or a GGUF file.
-
-    A GGUF loads dequantised; transformers cannot save such a model ("quantized with gguf"), so it
-    is rebuilt from its config without the quantization entry and given the same weights.
-    """
+def _local_weights(name: str) -> tuple[Path, dict[str, Any]]:
+    """The folder and ``from_pretrained`` keywords of a local model (GGUF file or HF dir)."""
     spec = resolve_model(name)
     if spec.engine == "http":
         raise ValueError(
             f"{name} is a remote model; training needs local weights (an HF dir or GGUF)"
         )
     path = Path(spec.source)
-    kwargs: dict[str, Any] = {}
     if path.suffix == ".gguf":
-        path, kwargs["gguf_file"] = path.parent, path.name
+        return path.parent, {"gguf_file": path.name}
+    return path, {}
+
+
+def load_tokenizer(name: str) -> Any:
+    """The tokenizer of a pasar model name, an HF directory or a GGUF file."""
+    path, kwargs = _local_weights(name)
+    return AutoTokenizer.from_pretrained(path, **kwargs)
+
+
+def load_trainable(name: str, *, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
+    """(model, tokenizer) for a pasar model name, an HF directory or a GGUF file.
+
+    A GGUF loads dequantised; transformers cannot save such a model ("quantized with gguf"), so it
+    is rebuilt from its config without the quantization entry and given the same weights.
+    """
+    path, kwargs = _local_weights(name)
     tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     if "gguf_file" in kwargs:

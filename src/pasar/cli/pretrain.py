@@ -87,13 +87,14 @@ def tokenizer_command(
 ) -> None:
     """Train a byte-level BPE on the train splits, then report tokens per character on the
     held-out splits, against another model's tokenizer (SmolLM2's by default)."""
+    from pasar.align.models import load_tokenizer
     from pasar.pretrain.data import read_splits
     from pasar.pretrain.tokenizer import tokens_per_char, train_tokenizer
 
     train = read_splits(data, "train", english)
     heldout = read_splits(data, "heldout", english)
     ours = train_tokenizer(train, vocab_size=vocab_size, out_dir=out, max_chars=max_chars)
-    theirs = _model_tokenizer(compare)
+    theirs = load_tokenizer(compare)
     rows = {
         lang: {
             "ours": round(tokens_per_char(ours, texts), 4),
@@ -143,6 +144,8 @@ def extend_vocab_command(
     model's own (old tokens keep their ids), and each new embedding starts as the mean of the
     old tokens that spell it. The result is a model name for `pasar align` / continued
     pretraining; before training it answers exactly as the old model on old tokens."""
+    from transformers import AutoTokenizer
+
     from pasar.align.models import load_trainable, save_trained
     from pasar.pretrain.data import read_splits
     from pasar.pretrain.extend import extend_embeddings, extended_tokenizer, extension_merges
@@ -152,8 +155,6 @@ def extend_vocab_command(
         raise ValueError(f"--new-tokens {new_tokens}: give at least 1")
     if not (tokenizer / "tokenizer.json").exists():
         raise ValueError(f"{tokenizer}: no tokenizer.json; run `pasar pretrain tokenizer` first")
-    from transformers import AutoTokenizer
-
     regional = AutoTokenizer.from_pretrained(tokenizer)
     weights, base = load_trainable(model)
     merges = extension_merges(base, regional, max_new=new_tokens)
@@ -219,15 +220,3 @@ def eval_command(
     for lang, row in rows.items():
         table.add_row(lang, f"{row['bits_per_byte']:.3f}", f"{row['bytes']:,}")
     console.print(table)
-
-
-def _model_tokenizer(name: str):  # type: ignore[no-untyped-def]
-    from transformers import AutoTokenizer
-
-    from pasar.models.registry import resolve_model
-
-    spec = resolve_model(name)
-    path = Path(spec.source)
-    if path.suffix == ".gguf":
-        return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    return AutoTokenizer.from_pretrained(path)
