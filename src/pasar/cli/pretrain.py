@@ -1,4 +1,4 @@
-"""``pasar pretrain``: the raw-text pipeline and the regional tokenizer."""
+"""``pasar pretrain``: data, tokenizer, vocabulary extension, shards, training, bits per byte."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from rich.table import Table
 from pasar.cli.output import console, run_guarded, write_report
 
 app = typer.Typer(
-    help="Pretraining for Southeast Asian languages: clean a raw corpus, train a tokenizer.",
+    help=(
+        "Pretraining for Southeast Asian languages: clean a raw corpus, train a tokenizer, extend "
+        "a model's vocabulary, pack shards, train (continued or from scratch), measure bits per "
+        "byte."
+    ),
     no_args_is_help=True,
 )
 
@@ -179,6 +183,135 @@ def extend_vocab_command(
         }
     write_report(out / "extend-report.json", report)
     console.print(f"added {len(merges)} tokens ({len(base)} -> {len(extended)}); model: {out}")
+
+
+@app.command("shards")
+@run_guarded
+def shards_command(
+    data: Annotated[Path, typer.Option(help="`pasar pretrain data` output.")],
+    tokenizer: Annotated[
+        str, typer.Option(help="The model name, model folder or tokenizer folder to tokenise with.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for OUT/train and OUT/heldout.")],
+    english: Annotated[
+        Path | None,
+        typer.Option(help="English text for replay (one sentence a line; first half trains)."),
+    ] = ENGLISH,
+    shard_tokens: Annotated[int, typer.Option(help="Tokens per shard file.")] = 1 << 22,
+) -> None:
+    """Tokenise the train and held-out splits, pack documents (each ended by end-of-text) into
+    memory-mapped shard files per language. Rerun after a kill: finished shards are kept."""
+    from transformers import AutoTokenizer
+
+    from pasar.align.models import load_tokenizer
+    from pasar.pretrain.data import read_splits
+    from pasar.pretrain.shards import write_shards
+
+    tok = (
+        AutoTokenizer.from_pretrained(tokenizer)
+        if (Path(tokenizer) / "tokenizer.json").exists()
+        else load_tokenizer(tokenizer)
+    )
+    if tok.eos_token_id is None:
+        raise ValueError(f"{tokenizer}: the tokenizer has no end-of-text token to end documents")
+    table = Table("split", "language", "documents", "tokens", "shards")
+    for split in ("train", "heldout"):
+        manifest = write_shards(
+            read_splits(data, split, english), tok, out / split, shard_tokens=shard_tokens
+        )
+        for lang, row in manifest["languages"].items():
+            table.add_row(
+                split, lang, f"{row['documents']:,}", f"{row['tokens']:,}", str(row["shards"])
+            )
+    console.print(table)
+    console.print(f"shards: {out}/train, {out}/heldout")
+
+
+@app.command("train")
+@run_guarded
+def train_command(
+    model: Annotated[
+        str,
+        typer.Option(
+            help="A model to continue (name or HF folder, e.g. `extend-vocab` output), or a Llama "
+            "config to train from scratch: llama-tiny, llama-small, llama-base, llama-1b or a "
+            "JSON file."
+        ),
+    ],
+    shards: Annotated[Path, typer.Option(help="`pasar pretrain shards` output.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, log, model.")],
+    tokenizer: Annotated[
+        str | None, typer.Option(help="From scratch only: the tokenizer the shards were made with.")
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="full: every weight; lora: LoRA + trainable embeddings.")
+    ] = "full",
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank (--method lora).")] = 64,
+    seq_len: Annotated[int, typer.Option(help="Tokens per training row.")] = 512,
+    batch_size: Annotated[int, typer.Option(help="Rows per process per micro-batch.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-4,
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 20,
+    max_steps: Annotated[int, typer.Option(help="Optimizer steps (cosine decay to the end).")] = (
+        200
+    ),
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 50,
+    eval_every: Annotated[int, typer.Option(help="Held-out loss every N steps.")] = 50,
+    temperature: Annotated[
+        float, typer.Option(help="Language mix: tokens**(1/T); 1 = by size, higher = flatter.")
+    ] = 3.0,
+    english_share: Annotated[
+        float, typer.Option(help="Share of rows from English (replay against forgetting).")
+    ] = 0.1,
+    mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16 (GPUs).")] = "no",
+    seed: Annotated[int, typer.Option(help="Seed of the initialisation and the data order.")] = 0,
+) -> None:
+    """Continued pretraining of a model, or pretraining a Llama from scratch, on packed shards.
+    Resumes from OUT's last checkpoint (rerun the same command after a kill). Logs loss,
+    tokens/s and FLOP/s to OUT/log.jsonl, draws OUT/loss.png, writes OUT/train-report.json and
+    the trained model to OUT (a pasar model name). Multi-GPU: `accelerate launch` this command."""
+    from pasar.pretrain.train import PretrainConfig, train
+
+    if method not in ("full", "lora"):
+        raise ValueError(f"--method {method}: give full or lora")
+    if mixed_precision not in ("no", "bf16", "fp16"):
+        raise ValueError(f"--mixed-precision {mixed_precision}: give no, bf16 or fp16")
+    for name, value in (
+        ("--max-steps", max_steps),
+        ("--seq-len", seq_len),
+        ("--batch-size", batch_size),
+        ("--save-every", save_every),
+    ):
+        if value < 1:
+            raise ValueError(f"{name} {value}: give at least 1")
+    report = train(
+        PretrainConfig(
+            model=model,
+            shards=shards,
+            output_dir=out,
+            tokenizer=tokenizer,
+            method=method,  # type: ignore[arg-type]
+            lora_rank=lora_rank,
+            seq_len=seq_len,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            learning_rate=learning_rate,
+            warmup_steps=warmup_steps,
+            max_steps=max_steps,
+            save_every=save_every,
+            eval_every=eval_every,
+            temperature=temperature,
+            english_share=english_share,
+            mixed_precision=mixed_precision,  # type: ignore[arg-type]
+            seed=seed,
+        )
+    )
+    console.print(
+        f"{report['steps']} steps, {report['tokens_seen']:,} tokens; loss "
+        f"{report['first_loss']} -> {report['final_loss']}; {report['tokens_per_s']} tokens/s, "
+        f"{(report['flops_per_s'] or 0) / 1e9:.1f} GFLOP/s"
+    )
+    console.print(f"model: {out}; log: {out / 'log.jsonl'}; curves: {out / 'loss.png'}")
 
 
 @app.command("eval")
