@@ -302,3 +302,67 @@ def test_cli_shards_train_lora_and_eval(tmp_path: Path, tiny_hf_dir: Path):
         ],
     )
     assert result.exit_code == 2 and "pasar pretrain shards" in result.output
+
+
+def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, shards: Path, tiny_hf_dir: Path):
+    """DDP over gloo (torchrun, 2 CPU processes, each its slice of the rows) matches one process
+    with the same global batch: the data order does not depend on the number of processes."""
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    common = [
+        "pretrain",
+        "train",
+        "--model",
+        str(tiny_config(tmp_path)),
+        "--tokenizer",
+        str(tiny_hf_dir),
+        "--shards",
+        str(shards),
+        "--seq-len",
+        "32",
+        "--max-steps",
+        "4",
+        "--save-every",
+        "4",
+        "--eval-every",
+        "2",
+        "--warmup-steps",
+        "1",
+        "--grad-accum",
+        "2",
+    ]
+    one = subprocess.run(
+        [str(bin_dir / "pasar"), *common, "--batch-size", "4", "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+    )
+    two = subprocess.run(
+        [
+            str(bin_dir / "torchrun"),
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "pasar.cli.main",
+            *common,
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
+    reports = [json.loads((tmp_path / r / "train-report.json").read_text()) for r in ("one", "two")]
+    assert [r["processes"] for r in reports] == [1, 2]
+
+    def losses(run: str) -> list:
+        rows = map(json.loads, (tmp_path / run / "log.jsonl").read_text().splitlines())
+        return [(r["step"], r.get("loss"), r.get("heldout_loss")) for r in rows]
+
+    for a, b in zip(losses("one"), losses("two"), strict=True):
+        assert a[0] == b[0] and (a[1] is None) == (b[1] is None)
+        assert a[1] is None or a[1] == pytest.approx(b[1], abs=1e-3)  # summed in another order
+        assert a[2] is None or a[2] == pytest.approx(b[2], abs=1e-3)

@@ -248,7 +248,9 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
         train_set.tokens, temperature=config.temperature, english_share=config.english_share
     )
     accelerator = Accelerator(
-        gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision
+        gradient_accumulation_steps=config.grad_accum,
+        mixed_precision=config.mixed_precision,
+        cpu=not torch.cuda.is_available(),  # so torchrun on CPUs runs DDP over gloo
     )
     _check_same_run(out, config)
     set_seed(config.seed)
