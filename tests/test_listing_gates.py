@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pasar.apps.listing.gates import Field, check_field, meaning_issues, model_numbers, numbers
+from pasar.apps.listing.gates import Field, check_field, meaning_issues, numbers
+from pasar.data.translation import model_numbers
 
 EN = "Sony WH-1000XM4 Wireless Headphones, Black, 30 hours battery, 250 g"
 ID = "Headphone Nirkabel Sony WH-1000XM4, Hitam, baterai tahan 30 jam, berat 250 g"

@@ -109,7 +109,7 @@ def check(
     fails."""
     from pasar.apps.listing.catalog import read_catalog
     from pasar.apps.listing.check import check_catalog
-    from pasar.apps.listing.glossary import load_glossary
+    from pasar.data.translation import load_glossary
 
     report = check_catalog(
         read_catalog(catalog),

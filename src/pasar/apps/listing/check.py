@@ -11,7 +11,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pasar.apps.listing.gates import Field, check_field, meaning_issues
-from pasar.apps.listing.glossary import Glossary
+from pasar.data.translation import Glossary
 from pasar.evaluate.languages import LANGUAGES, check_languages
 
 Row = dict[str, Any]

@@ -28,7 +28,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-from pasar.evaluate.languages import CODES, LANGUAGES, check_languages, detector
+from pasar.data.translation import model_numbers
+from pasar.evaluate.languages import CODES, check_languages, detector
 
 # unit spellings -> one canonical unit; translations of a unit count as the same unit
 UNITS: dict[str, str] = {
@@ -59,16 +60,13 @@ UNITS: dict[str, str] = {
 }
 SIZES = ("XXXL", "XXL", "XL", "XS", "S", "M", "L")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-NUMBER_UNIT = re.compile(r"(\d+(?:[.,]\d+)*)\s*-?\s*([^\W\d_]+|%)?", re.UNICODE)
 UNIT_AFTER_NUMBER = re.compile(
     r"(\d+(?:[.,]\d+)*)\s*-?\s*("
     + "|".join(sorted(map(re.escape, UNITS), key=len, reverse=True))
     + r")(?![A-Za-z])",
     re.IGNORECASE,
 )
-MODEL_NUMBER = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 SIZE = re.compile(r"(?<![\w.'’-])(" + "|".join(SIZES) + r")(?![\w.'’-])")  # not U.S.
-MIXED = re.compile(r"\d[A-Za-z]|[A-Za-z]\d")  # letters and digits in one piece
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 LOOP = re.compile(r"(.{4,}?)\1{2,}", re.DOTALL)  # any chunk repeated 3+ times in a row
 
@@ -120,16 +118,6 @@ def number_units(text: str) -> Counter[tuple[str, str]]:
     for number, unit in UNIT_AFTER_NUMBER.findall(_digits(text)):
         found[(_number_key(number), UNITS[unit.lower()])] += 1
     return found
-
-
-def model_numbers(text: str) -> set[str]:
-    """Tokens mixing letters and digits (WH-1000XM4, ST1004, B074M5HPB7), but not a number
-    and a word (500ml, 32GB, 13-inch, 2-piece), which the number gates check."""
-    return {
-        t
-        for t in MODEL_NUMBER.findall(text)
-        if not NUMBER_UNIT.fullmatch(t) and any(MIXED.search(part) for part in t.split("-"))
-    }
 
 
 def sizes_in(text: str) -> set[str]:
@@ -269,10 +257,6 @@ def _brand_issue(text: str, brand: str) -> Issue:
     if close:
         return Issue("brand_altered", f"brand {brand!r} written as {close[0]!r}")
     return Issue("brand_dropped", f"brand {brand!r} is missing")
-
-
-def language_name(code: str) -> str:
-    return LANGUAGES[code].name.title()
 
 
 def meaning_issues(pairs: list[tuple[str, str]], threshold: float) -> list[Issue | None]:

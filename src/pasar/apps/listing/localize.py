@@ -14,14 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from pasar.apps.listing.gates import Field, Issue, check_field, meaning_issues
-from pasar.apps.listing.glossary import Glossary, load_glossary, protect, restore
 from pasar.apps.listing.memory import TranslationMemory
 from pasar.apps.listing.prompts import (
     MAX_BULLETS,
     rewrite_messages,
     rewrite_schema,
-    translate_messages,
     with_feedback,
+)
+from pasar.data.translation import (
+    Glossary,
+    load_glossary,
+    protect,
+    restore,
+    translate_messages,
 )
 from pasar.evaluate.languages import check_languages
 from pasar.models.engine import Engine

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pasar.apps.listing.gates import Issue, language_name
+from pasar.apps.listing.gates import Issue
+from pasar.data.translation import language_name
 from pasar.models.types import Message
 
 MAX_BULLETS = 5
@@ -67,25 +68,6 @@ def rewrite_messages(item: dict[str, Any], language: str, title_chars: int) -> l
             f"from the facts given. Write in {language_name(language)}. Answer in JSON.",
         },
         {"role": "user", "content": "\n".join(lines)},
-    ]
-
-
-def translate_messages(
-    text: str, source_lang: str, target_lang: str, example: tuple[str, str] | None
-) -> list[Message]:
-    source, target = language_name(source_lang), language_name(target_lang)
-    prompt = ""
-    if example:
-        prompt = f"Example:\n{source}: {example[0]}\n{target}: {example[1]}\n\n"
-    prompt += f"Translate from {source} into {target}:\n{text}"
-    return [
-        {
-            "role": "system",
-            "content": f"You translate e-commerce product listings from {source} into {target}. "
-            "Keep tokens like [T0] exactly as they are, keep every number with its unit, and "
-            "reply with the translation only.",
-        },
-        {"role": "user", "content": prompt},
     ]
 
 

@@ -1,5 +1,6 @@
-"""Glossary and do-not-translate terms: protected by placeholders before translation, put back
-and verified after.
+"""What apps that translate product text share: the glossary and do-not-translate terms
+(protected by placeholders before translation, put back and verified after), model numbers,
+and the translation prompt. The listing app and image text translation both use it.
 
 A glossary file is CSV with a ``term`` column and one column per language (``id``, ``th``...):
 an empty cell means "keep the term as it is" (brands, model numbers), a filled one the required
@@ -16,10 +17,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pasar.apps.listing.gates import model_numbers
 from pasar.errors import MissingInputError
+from pasar.evaluate.languages import LANGUAGES
+from pasar.models.types import Message
 
 PLACEHOLDER = re.compile(r"\[T(\d+)\]")
+NUMBER_UNIT = re.compile(r"(\d+(?:[.,]\d+)*)\s*-?\s*([^\W\d_]+|%)?", re.UNICODE)
+MODEL_NUMBER = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+MIXED = re.compile(r"\d[A-Za-z]|[A-Za-z]\d")  # letters and digits in one piece
 
 
 @dataclass(frozen=True)
@@ -87,3 +92,36 @@ def restore(text: str, slots: dict[str, str]) -> str:
     """Put the terms back. A placeholder the model lost leaves its term missing, which the
     gates then report (term_missing, brand_dropped, model_number_changed)."""
     return PLACEHOLDER.sub(lambda m: slots.get(m.group(0), m.group(0)), text)
+
+
+def model_numbers(text: str) -> set[str]:
+    """Tokens mixing letters and digits (WH-1000XM4, ST1004, B074M5HPB7), but not a number
+    and a word (500ml, 32GB, 13-inch, 2-piece), which the number gates check."""
+    return {
+        t
+        for t in MODEL_NUMBER.findall(text)
+        if not NUMBER_UNIT.fullmatch(t) and any(MIXED.search(part) for part in t.split("-"))
+    }
+
+
+def language_name(code: str) -> str:
+    return LANGUAGES[code].name.title()
+
+
+def translate_messages(
+    text: str, source_lang: str, target_lang: str, example: tuple[str, str] | None
+) -> list[Message]:
+    source, target = language_name(source_lang), language_name(target_lang)
+    prompt = ""
+    if example:
+        prompt = f"Example:\n{source}: {example[0]}\n{target}: {example[1]}\n\n"
+    prompt += f"Translate from {source} into {target}:\n{text}"
+    return [
+        {
+            "role": "system",
+            "content": f"You translate e-commerce product listings from {source} into {target}. "
+            "Keep tokens like [T0] exactly as they are, keep every number with its unit, and "
+            "reply with the translation only.",
+        },
+        {"role": "user", "content": prompt},
+    ]
