@@ -378,8 +378,14 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
             save(done)
 
     unwrapped = accelerator.unwrap_model(model)
-    if accelerator.is_main_process:
-        save_trained(unwrapped, tokenizer, out)
+    if config.method == "lora":  # LoRA merged into the weights (small models: no FSDP here)
+        if accelerator.is_main_process:
+            save_trained(unwrapped, tokenizer, out)
+    else:  # gathered from every process under FSDP
+        state = accelerator.get_state_dict(model)
+        if accelerator.is_main_process:
+            unwrapped.save_pretrained(out, state_dict=state)
+            tokenizer.save_pretrained(out)
     tokens_per_s = timed_tokens / timed_seconds if timed_seconds else None
     evals = [r for r in log if "heldout_loss" in r]
     trained = [r for r in log if "loss" in r]
