@@ -18,6 +18,7 @@ from pasar.cli import (
     serve,
     store,
     taskbot,
+    vision,
 )
 from pasar.cli.output import run_guarded
 
@@ -39,6 +40,7 @@ app.add_typer(listing.app, name="listing")
 app.add_typer(taskbot.app, name="taskbot")
 app.add_typer(disputes.app, name="disputes")
 app.add_typer(pretrain.app, name="pretrain")
+app.add_typer(vision.app, name="vision")
 app.command(name="serve")(run_guarded(serve.serve))
 app.command(name="chat")(run_guarded(chat.chat))
 app.command(name="doctor")(run_guarded(doctor.doctor))
