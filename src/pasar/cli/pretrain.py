@@ -257,6 +257,9 @@ def train_command(
     ),
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 50,
     eval_every: Annotated[int, typer.Option(help="Held-out loss every N steps.")] = 50,
+    eval_windows: Annotated[
+        int, typer.Option(help="Held-out windows per language for that loss (the first ones).")
+    ] = 8,
     temperature: Annotated[
         float, typer.Option(help="Language mix: tokens**(1/T); 1 = by size, higher = flatter.")
     ] = 3.0,
@@ -300,6 +303,7 @@ def train_command(
             max_steps=max_steps,
             save_every=save_every,
             eval_every=eval_every,
+            eval_windows=eval_windows,
             temperature=temperature,
             english_share=english_share,
             mixed_precision=mixed_precision,  # type: ignore[arg-type]
