@@ -29,6 +29,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GROCERY = "grocery_iconic"
 AWS = "aws_product_samples"
@@ -68,6 +69,44 @@ def parse_caption(text: str) -> tuple[str, dict[str, str]]:
         if sep and key.strip() and value.strip():
             attributes[key.strip()] = value.strip()
     return lines[0], attributes
+
+
+# What `pasar vision caption` prints: the caption's title and attributes, the common ones named.
+CAPTION_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "pasar vision caption",
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "description": "the caption's first line"},
+        "category": {"type": ["string", "null"], "description": "e.g. 'Fruit / Apple'"},
+        "colour": {"type": ["string", "null"], "description": "the colour (or color) attribute"},
+        "material": {"type": ["string", "null"]},
+        "visible_text": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "text printed on the product, one line per item (OCR)",
+        },
+        "attributes": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "every `key: value` line of the caption",
+        },
+    },
+    "required": ["title", "category", "colour", "material", "visible_text", "attributes"],
+}
+
+
+def caption_record(text: str, visible_text: list[str] | None = None) -> dict[str, Any]:
+    """A generated caption as a ``CAPTION_SCHEMA`` record; ``visible_text`` from OCR."""
+    title, attributes = parse_caption(text)
+    return {
+        "title": title,
+        "category": attributes.get("category"),
+        "colour": attributes.get("colour") or attributes.get("color"),
+        "material": attributes.get("material"),
+        "visible_text": list(visible_text or []),
+        "attributes": attributes,
+    }
 
 
 def _grocery_examples(root: Path) -> list[ProductImage]:
