@@ -9,8 +9,8 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 "$here/scripts/setup"
 pasar="$here/.venv/bin/pasar"
 out="${1:-runs/pretrain}"
-continued_steps="${2:-30}"
-scratch_steps="${3:-120}"
+continued_steps="${2:-100}"
+scratch_steps="${3:-300}"
 
 [ -f "$out/data/report.json" ] || "$pasar" pretrain data --out "$out/data"
 [ -f "$out/tokenizer-32k/report.json" ] || "$pasar" pretrain tokenizer --data "$out/data" \
@@ -26,12 +26,12 @@ scratch_steps="${3:-120}"
 [ -f "$out/continued/train-report.json" ] || "$pasar" pretrain train \
   --model "$out/smollm2-sea-ext" --shards "$out/shards-ext" --out "$out/continued" \
   --seq-len 256 --batch-size 8 --max-steps "$continued_steps" --learning-rate 2e-4 \
-  --warmup-steps 3 --save-every 5 --eval-every 10 --eval-windows 2
+  --warmup-steps 5 --save-every 10 --eval-every 20 --eval-windows 2
 # From scratch: llama-tiny (13M parameters with the 32k tokenizer), 4,096 tokens a step.
 [ -f "$out/scratch/train-report.json" ] || "$pasar" pretrain train --model llama-tiny \
   --tokenizer "$out/tokenizer-32k" --shards "$out/shards-32k" --out "$out/scratch" \
   --seq-len 512 --batch-size 8 --max-steps "$scratch_steps" --learning-rate 1e-3 \
-  --warmup-steps 10 --save-every 20 --eval-every 20 --eval-windows 4
+  --warmup-steps 20 --save-every 50 --eval-every 50 --eval-windows 4
 
 for model in smollm2-135m-instruct "$out/smollm2-sea-ext" "$out/continued" "$out/scratch"; do
   name=$(basename "$model")

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pasar.data.runs import check_same_run, checkpoints, read_log, write_log
 from pasar.pretrain.shards import ShardSet, mix_weights
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -155,37 +156,6 @@ def _with_lora(model: nn.Module, rank: int) -> nn.Module:
     return peft_model
 
 
-def _checkpoints(output_dir: Path) -> list[Path]:
-    return sorted((output_dir / "checkpoints").glob("step-[0-9]*[0-9]"))
-
-
-def _check_same_run(output_dir: Path, config: PretrainConfig) -> None:
-    saved_path = output_dir / "pretrain-config.json"
-    if not saved_path.exists():
-        return
-    saved, now = json.loads(saved_path.read_text()), config.to_json()
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
-    if changed and _checkpoints(output_dir):
-        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-        raise ValueError(
-            f"{output_dir} holds a run with other settings ({diff}); resume with the same "
-            "settings or give a new --out"
-        )
-
-
-def _read_log(path: Path, up_to: int) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= up_to]
-
-
-def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    partial.replace(path)
-
-
 def plot_losses(rows: list[dict[str, Any]], png: Path) -> None:
     """Training loss and held-out loss per language against tokens seen."""
     import matplotlib
@@ -252,7 +222,7 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
         mixed_precision=config.mixed_precision,
         cpu=not torch.cuda.is_available(),  # so torchrun on CPUs runs DDP over gloo
     )
-    _check_same_run(out, config)
+    check_same_run(out, "pretrain-config.json", config.to_json(), RESUMABLE_CHANGES)
     set_seed(config.seed)
     model, tokenizer = build_model(config.model, config.tokenizer, config.seed)
     if len(tokenizer) != train_set.manifest["vocab_size"]:
@@ -280,16 +250,16 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
     model, optimizer = accelerator.prepare(model, optimizer)
 
     start = 0
-    checkpoints = _checkpoints(out)
-    if checkpoints:
-        accelerator.load_state(str(checkpoints[-1]))
-        start = json.loads((checkpoints[-1] / "progress.json").read_text())["step"]
+    finished = checkpoints(out)
+    if finished:
+        accelerator.load_state(str(finished[-1]))
+        start = json.loads((finished[-1] / "progress.json").read_text())["step"]
     elif accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
         (out / "pretrain-config.json").write_text(json.dumps(config.to_json(), indent=2))
     log_path = out / "log.jsonl"
-    log = _read_log(log_path, start)
+    log = read_log(log_path, start)
 
     world, rank = accelerator.num_processes, accelerator.process_index
     rows_per_step = config.batch_size * config.grad_accum * world
@@ -312,9 +282,9 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
         if accelerator.is_main_process:
             (partial / "progress.json").write_text(json.dumps({"step": step}))
             partial.replace(final)
-            for old in _checkpoints(out)[: -config.keep_checkpoints]:
+            for old in checkpoints(out)[: -config.keep_checkpoints]:
                 shutil.rmtree(old)
-            _write_log(log_path, log)
+            write_log(log_path, log)
             plot_losses(log, out / "loss.png")
         accelerator.wait_for_everyone()
 

@@ -44,6 +44,7 @@ from pasar.apps.vision.model import (
     save_vision_model,
     temperature_at,
 )
+from pasar.data.runs import check_same_run, checkpoints, read_log, write_log
 
 LLMMethod = Literal["full", "lora"]
 STAGE_LEARNING_RATES = {1: 1e-3, 2: 2e-4, 3: 1e-4}
@@ -149,37 +150,6 @@ def set_trainable(model: VisionLanguageModel, stage: int, llm_method: LLMMethod,
     return model
 
 
-def _checkpoints(output_dir: Path) -> list[Path]:
-    return sorted((output_dir / "checkpoints").glob("step-[0-9]*[0-9]"))
-
-
-def _check_same_run(output_dir: Path, config: VisionTrainConfig) -> None:
-    saved_path = output_dir / "vision-train-config.json"
-    if not saved_path.exists() or not _checkpoints(output_dir):
-        return
-    saved, now = json.loads(saved_path.read_text()), config.to_json()
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
-    if changed:
-        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-        raise ValueError(
-            f"{output_dir} holds a run with other settings ({diff}); resume with the same "
-            "settings or give a new --out"
-        )
-
-
-def _read_log(path: Path, up_to: int) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= up_to]
-
-
-def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    partial.replace(path)
-
-
 def _model_for(config: VisionTrainConfig) -> VisionLanguageModel:
     if config.previous is not None:
         return load_vision_model(config.previous)
@@ -238,7 +208,7 @@ def train(config: VisionTrainConfig, *, stop_at: int | None = None) -> dict[str,
 
     out = config.output_dir
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    _check_same_run(out, config)
+    check_same_run(out, "vision-train-config.json", config.to_json(), RESUMABLE_CHANGES)
     set_seed(config.seed)
     examples, heldout = split_by_product(load_examples(config.data), config.heldout_percent)
     if not examples:
@@ -278,16 +248,16 @@ def train(config: VisionTrainConfig, *, stop_at: int | None = None) -> dict[str,
     unwrapped: VisionLanguageModel = accelerator.unwrap_model(model)
 
     start = 0
-    checkpoints = _checkpoints(out)
-    if checkpoints:
-        accelerator.load_state(str(checkpoints[-1]), strict=False)
-        start = json.loads((checkpoints[-1] / "progress.json").read_text())["step"]
+    finished = checkpoints(out)
+    if finished:
+        accelerator.load_state(str(finished[-1]), strict=False)
+        start = json.loads((finished[-1] / "progress.json").read_text())["step"]
     elif accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
         (out / "vision-train-config.json").write_text(json.dumps(config.to_json(), indent=2))
     log_path = out / "log.jsonl"
-    log = _read_log(log_path, start)
+    log = read_log(log_path, start)
     world, rank = accelerator.num_processes, accelerator.process_index
     pad_id = unwrapped.tokenizer.pad_token_id
 
@@ -323,9 +293,9 @@ def train(config: VisionTrainConfig, *, stop_at: int | None = None) -> dict[str,
         if accelerator.is_main_process:
             (partial / "progress.json").write_text(json.dumps({"step": step}))
             partial.replace(final)
-            for old in _checkpoints(out)[: -config.keep_checkpoints]:
+            for old in checkpoints(out)[: -config.keep_checkpoints]:
                 shutil.rmtree(old)
-            _write_log(log_path, log)
+            write_log(log_path, log)
         accelerator.wait_for_everyone()
 
     if start == 0 and not log:
