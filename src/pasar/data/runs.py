@@ -4,6 +4,7 @@ stages): numbered checkpoints, the settings a resumed run must share, and the st
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -45,3 +46,28 @@ def read_log(path: Path, up_to: int) -> list[dict[str, Any]]:
 
 def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     write_jsonl(rows, path)
+
+
+def save_checkpoint(accelerator: Any, output_dir: Path, step: int, keep: int) -> None:
+    """``accelerate``'s state (weights, optimizer, RNG) at ``step`` as ``checkpoints/step-N``,
+    written as ``step-N.partial`` and renamed so a kill never leaves half a checkpoint; the last
+    ``keep`` are kept. Every process calls it."""
+    accelerator.wait_for_everyone()
+    final = output_dir / "checkpoints" / f"step-{step:06d}"
+    partial = final.with_name(final.name + ".partial")
+    accelerator.save_state(str(partial))
+    if accelerator.is_main_process:
+        (partial / "progress.json").write_text(json.dumps({"step": step}))
+        partial.replace(final)
+        for old in checkpoints(output_dir)[:-keep]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def resume(accelerator: Any, output_dir: Path, **load_options: Any) -> int:
+    """Load the last finished checkpoint into the prepared objects; its step, or 0 if none."""
+    finished = checkpoints(output_dir)
+    if not finished:
+        return 0
+    accelerator.load_state(str(finished[-1]), **load_options)
+    return int(json.loads((finished[-1] / "progress.json").read_text())["step"])

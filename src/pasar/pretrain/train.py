@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pasar.data.runs import check_same_run, checkpoints, read_log, write_log
+from pasar.data.runs import check_same_run, read_log, resume, save_checkpoint, write_log
 from pasar.pretrain.shards import ShardSet, mix_weights
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -249,14 +248,9 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
     )
     model, optimizer = accelerator.prepare(model, optimizer)
 
-    start = 0
-    finished = checkpoints(out)
-    if finished:
-        accelerator.load_state(str(finished[-1]))
-        start = json.loads((finished[-1] / "progress.json").read_text())["step"]
-    elif accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
+    start = resume(accelerator, out)
     if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
         (out / "pretrain-config.json").write_text(json.dumps(config.to_json(), indent=2))
     log_path = out / "log.jsonl"
     log = read_log(log_path, start)
@@ -275,18 +269,10 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
         log.append({"step": step, "tokens_seen": step * tokens_per_step, "heldout_loss": losses})
 
     def save(step: int) -> None:
-        accelerator.wait_for_everyone()
-        final = out / "checkpoints" / f"step-{step:06d}"
-        partial = final.with_name(final.name + ".partial")
-        accelerator.save_state(str(partial))
+        save_checkpoint(accelerator, out, step, config.keep_checkpoints)
         if accelerator.is_main_process:
-            (partial / "progress.json").write_text(json.dumps({"step": step}))
-            partial.replace(final)
-            for old in checkpoints(out)[: -config.keep_checkpoints]:
-                shutil.rmtree(old)
             write_log(log_path, log)
             plot_losses(log, out / "loss.png")
-        accelerator.wait_for_everyone()
 
     if start == 0 and not log:
         evaluate(0)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from pasar.apps.vision.model import (
     save_vision_model,
     temperature_at,
 )
-from pasar.data.runs import check_same_run, checkpoints, read_log, write_log
+from pasar.data.runs import check_same_run, read_log, resume, save_checkpoint, write_log
 
 LLMMethod = Literal["full", "lora"]
 STAGE_LEARNING_RATES = {1: 1e-3, 2: 2e-4, 3: 1e-4}
@@ -247,14 +246,9 @@ def train(config: VisionTrainConfig, *, stop_at: int | None = None) -> dict[str,
     accelerator.register_save_state_pre_hook(_trainable_state_only(trainable_names))
     unwrapped: VisionLanguageModel = accelerator.unwrap_model(model)
 
-    start = 0
-    finished = checkpoints(out)
-    if finished:
-        accelerator.load_state(str(finished[-1]), strict=False)
-        start = json.loads((finished[-1] / "progress.json").read_text())["step"]
-    elif accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
+    start = resume(accelerator, out, strict=False)
     if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
         (out / "vision-train-config.json").write_text(json.dumps(config.to_json(), indent=2))
     log_path = out / "log.jsonl"
     log = read_log(log_path, start)
@@ -286,17 +280,9 @@ def train(config: VisionTrainConfig, *, stop_at: int | None = None) -> dict[str,
         return round(total / count, 4)
 
     def save(step: int) -> None:
-        accelerator.wait_for_everyone()
-        final = out / "checkpoints" / f"step-{step:06d}"
-        partial = final.with_name(final.name + ".partial")
-        accelerator.save_state(str(partial))
+        save_checkpoint(accelerator, out, step, config.keep_checkpoints)
         if accelerator.is_main_process:
-            (partial / "progress.json").write_text(json.dumps({"step": step}))
-            partial.replace(final)
-            for old in checkpoints(out)[: -config.keep_checkpoints]:
-                shutil.rmtree(old)
             write_log(log_path, log)
-        accelerator.wait_for_everyone()
 
     if start == 0 and not log:
         log.append({"step": 0, "heldout_loss": heldout_loss()})
