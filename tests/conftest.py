@@ -124,6 +124,32 @@ def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory, embedded_gguf: Path) -
     return out
 
 
+@pytest.fixture(scope="session")
+def small_llm_dir(tmp_path_factory: pytest.TempPathFactory, embedded_gguf: Path) -> Path:
+    """A random 2-layer Llama, hidden size 32, with SmolLM2's tokenizer: big enough to learn
+    four captions in a few dozen steps."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_gguf.parent, gguf_file=embedded_gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("small-llama")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 # -- servers the tests start for real ---------------------------------------------------------
 
 

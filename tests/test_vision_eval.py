@@ -56,32 +56,14 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def colour_model(tiny_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def colour_model(small_llm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A captioner (random 2-layer Llama, hidden 32, 4×4 tiny-conv patches) trained to title
     each of four solid colours by its name: 10 steps of the connector alone, then 45 of
     everything. A unit-test fixture: it says nothing about real photos."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see one_thread
-    tokenizer = AutoTokenizer.from_pretrained(tiny_hf_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    llm_dir = tmp_path_factory.mktemp("colour-llm")
-    LlamaForCausalLM(config).save_pretrained(llm_dir)
-    tokenizer.save_pretrained(llm_dir)
     vision_config = VisionModelConfig(
-        llm=str(llm_dir), backbone="tiny-conv", visual_vocab_size=16, tiny_grid=4
+        llm=str(small_llm_dir), backbone="tiny-conv", visual_vocab_size=16, tiny_grid=4
     )
     model = build_vision_model(vision_config)
     captions = [model.encode(model.config.prompt, name) for name in COLOURS]
