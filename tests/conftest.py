@@ -98,56 +98,39 @@ def hf_gguf_engine(embedded_gguf: Path):
     return HFEngine("smollm2-135m-instruct", str(embedded_gguf), n_ctx=1024)
 
 
-@pytest.fixture(scope="session")
-def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory, embedded_gguf: Path) -> Path:
-    """A random 2-layer Llama, hidden size 8, with SmolLM2's real tokenizer, as an HF dir."""
+def save_random_llama(out: Path, gguf: Path, hidden: int, positions: int) -> Path:
+    """A random 2-layer Llama (seed 0) with SmolLM2's real tokenizer, saved as an HF dir."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(embedded_gguf.parent, gguf_file=embedded_gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=8,
-        intermediate_size=16,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,
-        max_position_embeddings=512,
+        max_position_embeddings=positions,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    out = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(out)
+    LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dir(tmp_path_factory: pytest.TempPathFactory, embedded_gguf: Path) -> Path:
+    """Hidden size 8: the cheapest model that runs every code path."""
+    return save_random_llama(tmp_path_factory.mktemp("tiny-llama"), embedded_gguf, 8, 512)
 
 
 @pytest.fixture(scope="session")
 def small_llm_dir(tmp_path_factory: pytest.TempPathFactory, embedded_gguf: Path) -> Path:
-    """A random 2-layer Llama, hidden size 32, with SmolLM2's tokenizer: big enough to learn
-    four captions in a few dozen steps."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(embedded_gguf.parent, gguf_file=embedded_gguf.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("small-llama")
-    LlamaForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    """Hidden size 32: big enough to learn four captions in a few dozen steps."""
+    return save_random_llama(tmp_path_factory.mktemp("small-llama"), embedded_gguf, 32, 256)
 
 
 # -- servers the tests start for real ---------------------------------------------------------
