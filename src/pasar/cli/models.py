@@ -79,7 +79,13 @@ def show_command(name: Annotated[str, typer.Argument(help="Model name, path or U
 @run_guarded
 def add_command(
     name: Annotated[str, typer.Argument(help="The name to use for it from now on.")],
-    source: Annotated[str, typer.Argument(help="A .gguf file, an HF directory, or a base URL.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A .gguf file, an HF directory, a `pasar vision train` folder (served with "
+            "images by `pasar serve`), or a base URL."
+        ),
+    ],
     engine: Annotated[
         str | None, typer.Option(help=f"One of {', '.join(ENGINES)}. Default: from the source.")
     ] = None,

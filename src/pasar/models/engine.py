@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pasar.errors import PasarError
 from pasar.models.schema import (
     check_json_schema,
     parse_tool_output,
@@ -49,19 +50,64 @@ class SamplingParams:
             raise ValueError(f"stop={list(self.stop)!r}: stop strings must be non-empty strings")
 
 
-def message_text(content: Any) -> str:
-    """Text of an OpenAI message content: a string, None, or a list of content parts."""
+class TextOnlyModelError(PasarError, ValueError):
+    """Image content parts sent to a model that reads text only."""
+
+
+def is_image_part(part: Any) -> bool:
+    """An OpenAI image content part: ``{"type": "image_url", "image_url": {"url": ...}}``."""
+    return isinstance(part, dict) and part.get("type") == "image_url"
+
+
+def image_parts(messages: Sequence[Message]) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(message index, part index, part) of every image content part, in order."""
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if is_image_part(part):
+                    yield i, j, part
+
+
+def message_text(content: Any, image: Callable[[dict[str, Any]], str] | None = None) -> str:
+    """Text of an OpenAI message content: a string, None, or a list of content parts.
+
+    Each image part becomes ``image(part)`` on a line of its own (a vision model's placeholder,
+    or a reference for the log). Without ``image`` an image part is an error: a model must not
+    answer as if it had seen a photo that was dropped.
+    """
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    raise ValueError(f"message content must be a string or a list of parts, got {content!r:.80}")
+    if not isinstance(content, list):
+        raise ValueError(
+            f"message content must be a string or a list of parts, got {content!r:.80}"
+        )
+    text, after_image = "", False
+    for j, part in enumerate(content):
+        if not isinstance(part, dict):
+            continue
+        if is_image_part(part):
+            if image is None:
+                raise TextOnlyModelError(
+                    f"content[{j}] is an image, and this model reads text only"
+                )
+            text += ("\n" if text and not text.endswith("\n") else "") + image(part) + "\n"
+            after_image = True
+        else:
+            text += part.get("text", "")
+            after_image = False
+    return text.removesuffix("\n") if after_image else text
 
 
-def check_messages(messages: Sequence[Message]) -> list[Message]:
-    """Validate OpenAI-format messages and flatten content parts to text."""
+def check_messages(messages: Sequence[Message], *, keep_images: bool = False) -> list[Message]:
+    """Validate OpenAI-format messages and flatten content parts to text.
+
+    With ``keep_images`` (an engine that reads images) a content list holding an image part is
+    kept as it is, for the engine to read; otherwise image parts are refused with an error
+    that names the message and says where images can go.
+    """
     if not messages:
         raise ValueError("messages is empty: give at least one {'role': 'user', 'content': ...}")
     checked = []
@@ -70,7 +116,18 @@ def check_messages(messages: Sequence[Message]) -> list[Message]:
             raise ValueError(
                 f"messages[{i}] must be a dict with a role in {sorted(ROLES)}, got {message!r:.80}"
             )
-        checked.append({**message, "content": message_text(message.get("content"))})
+        content = message.get("content")
+        if isinstance(content, list) and any(is_image_part(p) for p in content):
+            if keep_images:
+                checked.append(message)
+                continue
+            j = next(j for j, p in enumerate(content) if is_image_part(p))
+            raise TextOnlyModelError(
+                f"messages[{i}].content[{j}] is an image, and this model reads text only: send "
+                "images to a vision model (a folder made by `pasar vision train`, registered "
+                "with `pasar models add NAME FOLDER`)"
+            )
+        checked.append({**message, "content": message_text(content)})
     return checked
 
 
@@ -79,6 +136,7 @@ class Engine(ABC):
 
     kind: ClassVar[str]
     native_tools: ClassVar[bool] = False
+    reads_images: ClassVar[bool] = False  # image content parts reach _complete/_stream as given
 
     def __init__(self, name: str):
         self.name = name
@@ -120,7 +178,7 @@ class Engine(ABC):
         json_schema: dict[str, Any] | None = None,
     ) -> ChatResult:
         params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
-        checked = check_messages(messages)
+        checked = check_messages(messages, keep_images=self.reads_images)
         schema = check_json_schema(json_schema) if json_schema is not None else None
         started = time.perf_counter()
         if tools and not self.native_tools:
@@ -164,7 +222,9 @@ class Engine(ABC):
             return
         params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
         schema = check_json_schema(json_schema) if json_schema is not None else None
-        yield from self._stream(check_messages(messages), params, schema)
+        yield from self._stream(
+            check_messages(messages, keep_images=self.reads_images), params, schema
+        )
 
     def batch(
         self,
@@ -181,7 +241,8 @@ class Engine(ABC):
         params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
         schema = check_json_schema(json_schema) if json_schema is not None else None
         started = time.perf_counter()
-        results = self._complete_batch([check_messages(m) for m in conversations], params, schema)
+        checked = [check_messages(m, keep_images=self.reads_images) for m in conversations]
+        results = self._complete_batch(checked, params, schema)
         for result in results:
             result.latency_s = time.perf_counter() - started
         return results

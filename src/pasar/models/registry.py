@@ -5,6 +5,9 @@ A model name is any of
     and kept in ``$PASAR_HOME/models.json``;
   * a GGUF file (run by llama.cpp unless another engine is asked for);
   * a Hugging Face model directory (run by transformers);
+  * a vision model folder written by ``pasar vision train`` (engine ``vision``: served by
+    ``pasar serve``, which reads image content parts; models/ does not import apps, so
+    ``load_engine`` refuses it);
   * an ``http(s)://`` OpenAI-compatible base URL, optionally ``#remote-model-id``.
 """
 
@@ -27,7 +30,10 @@ from pasar.models.embedded import (
 )
 from pasar.models.engine import Engine
 
-ENGINES = ("llamacpp", "hf", "http")
+ENGINES = ("llamacpp", "hf", "http", "vision")
+# The file `pasar vision train` writes into its --out folder (pasar.apps.vision.model.CONFIG_FILE,
+# named again here because models/ must not import apps; a test pins the two together).
+VISION_MODEL_FILE = "vision-config.json"
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,11 @@ def add_model(spec: ModelSpec, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     if spec.engine not in ENGINES:
         raise ValueError(f"engine {spec.engine!r} is not one of {', '.join(ENGINES)}")
+    if spec.engine == "vision" and not (Path(spec.source) / VISION_MODEL_FILE).is_file():
+        raise ValueError(
+            f"{spec.source} has no {VISION_MODEL_FILE}: the vision engine runs the --out folder "
+            "of `pasar vision train`"
+        )
     if spec.name in {m.name for m in builtin_models(settings)}:
         raise ValueError(f"{spec.name!r} is a built-in model name; choose another name")
     models = _read_user_models(settings)
@@ -138,16 +149,36 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelSpec(name=path.stem, engine="llamacpp", source=str(path.resolve()))
+    if path.is_dir() and (path / VISION_MODEL_FILE).exists():
+        return ModelSpec(name=path.name, engine="vision", source=str(path.resolve()))
     if path.is_dir() and (path / "config.json").exists():
         return ModelSpec(name=path.name, engine="hf", source=str(path.resolve()))
     known = ", ".join(m.name for m in list_models(settings))
     hint = ""
     if path.exists():
-        hint = f" {name} exists but is neither a .gguf file nor a directory with config.json."
+        hint = (
+            f" {name} exists but is neither a .gguf file nor a directory with config.json "
+            f"or {VISION_MODEL_FILE}."
+        )
     raise UnknownModelError(
         f"unknown model {name!r}.{hint} Known names: {known}. A model can also be a .gguf file, "
-        "a Hugging Face directory, or an http(s):// OpenAI-compatible base URL; "
+        "a Hugging Face directory, a `pasar vision train` folder, or an http(s):// "
+        "OpenAI-compatible base URL; "
         "register more with `pasar models add`."
+    )
+
+
+def require_weights(spec: ModelSpec) -> None:
+    """Raise ``MissingWeightsError``, saying what to do, when ``spec``'s weights are not here."""
+    if spec.available:
+        return
+    if spec.name == EMBEDDED_NAME:
+        raise MissingWeightsError(
+            f"the embedded model file {EMBEDDED_FILE} is missing: {INSTALL_HINT}"
+        )
+    raise MissingWeightsError(
+        f"model {spec.name!r} points at {spec.source!r}, which does not exist; "
+        f"fix it with `pasar models add {spec.name} PATH` or remove it"
     )
 
 
@@ -167,14 +198,17 @@ def load_engine(
     kind = engine or settings.engine or spec.engine
     if kind not in ENGINES:
         raise ValueError(f"engine {kind!r} is not one of {', '.join(ENGINES)}")
-    if not spec.available:
-        if spec.name == EMBEDDED_NAME:
-            raise MissingWeightsError(
-                f"the embedded model file {EMBEDDED_FILE} is missing: {INSTALL_HINT}"
-            )
-        raise MissingWeightsError(
-            f"model {spec.name!r} points at {spec.source!r}, which does not exist; "
-            f"fix it with `pasar models add {spec.name} PATH` or remove it"
+    require_weights(spec)
+    if spec.engine == "vision":
+        raise ValueError(
+            f"model {spec.name!r} ({spec.source}) is a vision model, a `pasar vision train` "
+            "folder: `pasar serve` serves it by name (images as data URLs in chat completions) "
+            "and `pasar vision caption IMAGE --model FOLDER` runs it; load_engine runs text models"
+        )
+    if kind == "vision":
+        raise ValueError(
+            f"the vision engine runs `pasar vision train` folders, and {spec.name!r} is a "
+            f"{spec.engine} model: leave out the engine to use its own"
         )
     if (kind == "http") != (spec.engine == "http"):
         raise ValueError(f"model {spec.name!r} ({spec.source}) cannot run on the {kind} engine")

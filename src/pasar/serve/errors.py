@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pasar.apps.vision.images import ImageInputError
 from pasar.errors import (
     ContextLengthError,
     EngineRequestError,
@@ -81,6 +82,8 @@ def status_of(exc: PasarError) -> tuple[int, str]:
         return 400, "context_length_exceeded"
     if isinstance(exc, InvalidSchemaError):
         return 400, "invalid_json_schema"
+    if isinstance(exc, ImageInputError):
+        return 400, "invalid_image"
     if isinstance(exc, MissingWeightsError | EngineUnavailableError):
         return 503, "model_unavailable"
     if isinstance(exc, EngineRequestError):

@@ -1,8 +1,12 @@
 """OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions (SSE streaming, tools,
-JSON schema, n, stop, seed, usage). Every exchange is recorded in the store."""
+JSON schema, n, stop, seed, usage, images as data URLs for vision models). Every exchange is
+recorded in the store."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import itertools
 import json
 import time
@@ -14,9 +18,10 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from pasar.errors import PasarError
+from pasar.models.engine import image_parts, message_text
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
 from pasar.serve.deps import CallerDep, StateDep
-from pasar.serve.errors import error_body, status_of
+from pasar.serve.errors import APIError, error_body, status_of
 from pasar.serve.schemas import ChatCompletionRequest
 from pasar.store.interactions import (
     ExchangeRecord,
@@ -60,6 +65,37 @@ def engine_messages(body: ChatCompletionRequest) -> list[dict[str, Any]]:
     return messages
 
 
+def image_reference(part: dict[str, Any]) -> str:
+    """What the log keeps of an image content part: ``[image image/png, 5123 bytes, sha256 …]``,
+    the hash of the decoded file (what ``sha256sum photo.png`` prints).
+
+    Not the data URL itself: stored messages are text that exports turn into prompts and the
+    web UI shows, and megabytes of base64 in them would swell every export and page (each
+    request may carry up to ``max_request_bytes``); a photo a customer sends may also show a
+    person or an address the log need not keep. The hash, media type and size let a team that
+    keeps its photos find which one was asked about; the pixels are not in the store.
+    """
+    url = str(part.get("image_url", {}).get("url", ""))
+    head, _, data = url.partition(",")
+    media = head.removeprefix("data:").split(";")[0] or "unknown type"
+    try:
+        raw = base64.b64decode("".join(data.split()), validate=True)
+    except binascii.Error:  # not reached for an answered request: the engine decoded it
+        raw = url.encode()
+    return f"[image {media}, {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}]"
+
+
+def recorded_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The request's messages as the store keeps them: content parts as text, each image as
+    its ``image_reference`` on a line of its own."""
+    return [
+        {**m, "content": message_text(m["content"], image_reference)}
+        if isinstance(m.get("content"), list)
+        else m
+        for m in messages
+    ]
+
+
 @router.post("/chat/completions", response_model=None)
 def chat_completions(
     body: ChatCompletionRequest,
@@ -69,6 +105,22 @@ def chat_completions(
 ) -> dict[str, Any] | StreamingResponse:
     engine, version = state.models.get(body.model)
     messages = engine_messages(body)
+    image = next(image_parts(messages), None)
+    if image is not None and not engine.reads_images:
+        vision = state.models.vision_names()
+        where = f"messages[{image[0]}].content[{image[1]}]"
+        raise APIError(
+            400,
+            f"{where} is an image, and model {body.model!r} reads text only. "
+            + (
+                f"Send images to a vision model served here: {', '.join(vision)}"
+                if vision
+                else "No vision model is served here: train one with `pasar vision train --out "
+                "FOLDER`, register it with `pasar models add NAME FOLDER` and ask for NAME"
+            ),
+            code="image_not_supported",
+            param=where,
+        )
     options: dict[str, Any] = {
         "max_tokens": body.answer_tokens,
         "temperature": body.temperature,
@@ -91,7 +143,7 @@ def chat_completions(
         record_exchange(
             state.store,
             conversation_id=conversation_id,
-            request_messages=messages,
+            request_messages=recorded_messages(messages),
             completion_id=completion_id,
             answers=answers,
             record=record,

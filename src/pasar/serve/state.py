@@ -10,7 +10,13 @@ from pasar.apps.taskbot.serving import TASKBOT_MODELS, taskbot_engine
 from pasar.config import Settings
 from pasar.errors import UnknownModelError
 from pasar.models.engine import Engine
-from pasar.models.registry import list_models, load_engine, model_version
+from pasar.models.registry import (
+    ModelSpec,
+    list_models,
+    load_engine,
+    model_version,
+    require_weights,
+)
 from pasar.serve.errors import APIError
 from pasar.serve.limits import RateLimiter
 from pasar.serve.metrics import Metrics
@@ -22,7 +28,9 @@ from pasar.store.keys import any_active_key
 class ModelPool:
     """Engines by name, loaded on first use and kept. Only registered names are served:
     an HTTP client must not make the server open arbitrary paths or URLs. The customer-service
-    agents (``taskbot``, ``taskbot-flows``) are served too, on the store's commerce data."""
+    agents (``taskbot``, ``taskbot-flows``) are served too, on the store's commerce data, and
+    vision models (engine ``vision``, a ``pasar vision train`` folder) by the vision app's
+    engine, which reads image content parts."""
 
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
@@ -33,6 +41,18 @@ class ModelPool:
 
     def names(self) -> list[str]:
         return [m.name for m in list_models(self.settings) if m.available] + list(TASKBOT_MODELS)
+
+    def vision_names(self) -> list[str]:
+        """The served models that read images."""
+        return [m.name for m in list_models(self.settings) if m.available and m.engine == "vision"]
+
+    def _load(self, spec: ModelSpec) -> Engine:
+        if spec.engine != "vision":
+            return load_engine(spec.name, settings=self.settings)
+        require_weights(spec)
+        from pasar.apps.vision.serving import VisionEngine  # torch: loaded with the first one
+
+        return VisionEngine(spec.name, spec.source, n_ctx=self.settings.n_ctx)
 
     def _taskbot(self, name: str) -> tuple[Engine, str | None]:
         if not commerce_counts(self.store)["users"]:
@@ -62,7 +82,7 @@ class ModelPool:
                         param="model",
                     )
                 try:
-                    self._engines[name] = load_engine(name, settings=self.settings)
+                    self._engines[name] = self._load(specs[name])
                 except UnknownModelError as exc:  # removed from the registry meanwhile
                     raise APIError(404, str(exc), code="model_not_found", param="model") from exc
                 self._versions[name] = model_version(specs[name])
