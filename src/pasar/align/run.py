@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from pasar.align.chat_templates import training_chat_template
 from pasar.align.curves import TrainingLogCallback
 from pasar.align.models import load_trainable, save_trained
 from pasar.data.datasets import detect_format, load_data_file
@@ -50,12 +51,15 @@ class AlignOptions:
     save_steps: int = 50
     resume: bool = False
     report_to: str = "none"  # also log to "tensorboard" (in output_dir/runs), "wandb", ...
+    drop_longer: bool = False  # sft: leave out rows over max_length rather than cut them
 
     def __post_init__(self) -> None:
         if self.method not in NEEDS:
             raise ValueError(f"method {self.method!r} is not one of {', '.join(NEEDS)}")
         if self.max_steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("max_steps, batch_size and grad_accum must be at least 1")
+        if self.drop_longer and self.method != "sft":
+            raise ValueError("--drop-longer is for sft (conversations in `messages` rows)")
         if self.ref == "adapter" and not self.lora:
             raise ValueError(
                 "--ref adapter needs --lora (the reference is the adapter switched off)"
@@ -122,7 +126,11 @@ def build_trainer(options: AlignOptions, model: Any, tokenizer: Any, dataset: An
     if options.method == "sft":
         from trl import SFTConfig, SFTTrainer
 
-        sft = SFTConfig(**args, max_length=options.max_length)
+        template = training_chat_template(tokenizer) if "messages" in dataset.column_names else None
+        if template:  # loss on the assistant's turns only; the saved tokenizer keeps its template
+            tokenizer = copy.deepcopy(tokenizer)
+            tokenizer.chat_template = template
+        sft = SFTConfig(**args, max_length=options.max_length, assistant_only_loss=bool(template))
         return SFTTrainer(
             model=model,
             args=sft,
@@ -151,6 +159,22 @@ def build_trainer(options: AlignOptions, model: Any, tokenizer: Any, dataset: An
     )
 
 
+def rows_that_fit(dataset: Any, tokenizer: Any, max_length: int) -> Any:
+    """The ``messages`` rows whose whole conversation fits in ``max_length`` tokens."""
+    fits = dataset.filter(
+        lambda row: (
+            len(tokenizer.apply_chat_template(row["messages"], return_dict=True)["input_ids"])
+            <= max_length
+        )
+    )
+    if len(fits) == 0:
+        raise ValueError(
+            f"no conversation fits in --max-length {max_length} tokens; raise it, or leave out "
+            "--drop-longer to train on their beginnings"
+        )
+    return fits
+
+
 def run_alignment(options: AlignOptions) -> dict[str, Any]:
     """Train, save the model and a report.json in output_dir; return the report."""
     dataset = load_data_file(options.data)
@@ -170,6 +194,9 @@ def run_alignment(options: AlignOptions) -> dict[str, Any]:
         )
     torch.manual_seed(options.seed)
     model, tokenizer = load_trainable(options.model)
+    rows = len(dataset)
+    if options.drop_longer:
+        dataset = rows_that_fit(dataset, tokenizer, options.max_length)
     trainer = build_trainer(options, model, tokenizer, dataset)
     started = time.perf_counter()
     trainer.train(
@@ -181,9 +208,13 @@ def run_alignment(options: AlignOptions) -> dict[str, Any]:
     report = {
         "options": asdict(options),
         "data_format": found,
-        "rows": len(dataset),
+        "rows": rows,
+        "rows_trained": len(dataset),
         "steps": trainer.state.global_step,
         "runtime_s": round(runtime, 2),
+        "loss_on": "assistant turns"
+        if getattr(trainer.args, "assistant_only_loss", False)
+        else "all tokens",
         "first_log": logs[0] if logs else None,
         "last_log": logs[-1] if logs else None,
         "model_dir": str(output),

@@ -35,6 +35,13 @@ Accum = Annotated[int, typer.Option(help="Gradient accumulation steps.")]
 MaxLen = Annotated[int, typer.Option(help="Longest prompt + completion, in tokens.")]
 Resume = Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --output.")]
 ReportTo = Annotated[str, typer.Option(help="Also log to: tensorboard, wandb, ... (none).")]
+DropLonger = Annotated[
+    bool,
+    typer.Option(
+        help="sft: leave out conversations longer than --max-length instead of cutting their "
+        "ends off (a cut agent trajectory loses its last turns, often the one that acts)."
+    ),
+]
 
 
 def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
@@ -52,6 +59,7 @@ def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
         max_length: MaxLen = 512,
         resume: Resume = False,
         report_to: ReportTo = "none",
+        drop_longer: DropLonger = False,
     ) -> None:
         from pasar.align.run import AlignOptions, run_alignment
 
@@ -69,6 +77,7 @@ def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
             max_length=max_length,
             resume=resume,
             report_to=report_to,
+            drop_longer=drop_longer,
         )
         report = run_alignment(options)
         console.print(

@@ -76,7 +76,37 @@ def tool_choice_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def type_text(schema: dict[str, Any]) -> str:
+    """A JSON schema written the short way a signature reads: ``string``, ``"a" | "b"``,
+    ``string[]``, ``{city: string, zip?: string}``. The constrained output enforces the full
+    schema; this is only what the model reads, at a fraction of the tokens."""
+    if "enum" in schema:
+        return " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"], ensure_ascii=False)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " | ".join(type_text(s) for s in schema[key])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"{type_text(schema.get('items') or {})}[]"
+    if kind == "object" and "properties" in schema:
+        return "{" + ", ".join(parameter_texts(schema)) + "}"
+    return " | ".join(kind) if isinstance(kind, list) else str(kind)
+
+
+def parameter_texts(schema: dict[str, Any]) -> list[str]:
+    """``name: type`` per property, ``name?`` when it is optional."""
+    required = set(schema.get("required", []))
+    return [
+        f"{name}{'' if name in required else '?'}: {type_text(prop)}"
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
 def tools_system_message(tools: list[dict[str, Any]]) -> Message:
+    """The tool list as one system message: per tool its signature, then its description and
+    those of its parameters (a third of the tokens of the JSON schemas)."""
     lines = [
         "You can call these tools. Answer with JSON only: either "
         '{"tool_calls": [{"name": <tool name>, "arguments": {...}}]} to call tools, or '
@@ -85,10 +115,15 @@ def tools_system_message(tools: list[dict[str, Any]]) -> Message:
     ]
     for tool in tools:
         function = _tool_function(tool)
-        lines.append(
-            f"- {function['name']}: {function.get('description', '').strip()} "
-            f"Parameters: {json.dumps(function.get('parameters') or {})}"
-        )
+        parameters = function.get("parameters") or {}
+        lines.append(f"{function['name']}({', '.join(parameter_texts(parameters))})")
+        notes = [function.get("description", "").strip()] + [
+            f"{name}: {prop['description'].strip()}"
+            for name, prop in parameters.get("properties", {}).items()
+            if prop.get("description")
+        ]
+        if any(notes):
+            lines.append("  " + " ".join(n for n in notes if n))
     return {"role": "system", "content": "\n".join(lines)}
 
 

@@ -139,7 +139,7 @@ class Environment:
             self.user_id = result
         if TOOLS[name].kind == "write":
             self.confirmed_summary = None  # one yes, one write
-        return Observation(json.dumps(result, ensure_ascii=False))
+        return Observation(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
 
     def _refusal(self, name: str, arguments: dict[str, Any]) -> str | None:
         if name in OPEN_TOOLS:
