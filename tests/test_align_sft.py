@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from transformers import AutoTokenizer
 
 from pasar.align.chat_templates import SMOLLM2_TEMPLATE, training_chat_template
@@ -69,3 +70,20 @@ def test_sft_on_messages_puts_labels_on_assistant_turns_only(tiny_hf_dir: Path, 
     assert report["loss_on"] == "assistant turns"
     saved = AutoTokenizer.from_pretrained(tmp_path / "out")
     assert saved.chat_template == SMOLLM2_TEMPLATE  # llama.cpp cannot read generation markers
+
+
+def test_drop_longer_keeps_whole_conversations_only(tiny_hf_dir: Path, tmp_path: Path):
+    from datasets import Dataset
+
+    from pasar.align.run import rows_that_fit
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_hf_dir)
+    long = [*CONVERSATION[:-1], {"role": "assistant", "content": "word " * 400}]
+    dataset = Dataset.from_list([{"messages": CONVERSATION}, {"messages": long}])
+    short_tokens = len(tokenizer.apply_chat_template(CONVERSATION, return_dict=True)["input_ids"])
+    kept = rows_that_fit(dataset, tokenizer, short_tokens)
+    assert [row["messages"] for row in kept] == [CONVERSATION]
+    with pytest.raises(ValueError, match="no conversation fits in --max-length 10"):
+        rows_that_fit(dataset, tokenizer, 10)
+    with pytest.raises(ValueError, match="--drop-longer is for sft"):
+        AlignOptions(method="bnf", model="m", data="d", output_dir="o", drop_longer=True)
