@@ -36,7 +36,7 @@ from pasar.apps.vision.model import (
     load_vision_model,
 )
 from pasar.errors import ContextLengthError
-from pasar.models.engine import SamplingParams, image_parts, message_text
+from pasar.models.engine import Engine, SamplingParams, image_parts, message_text
 from pasar.models.hf import HFEngine
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
 
@@ -160,13 +160,8 @@ class VisionEngine(HFEngine):
         text, reason, n = self._finish(out[0, len(ids) :].tolist(), params)
         return ChatResult(text, reason, Usage(len(ids), n), self.name)
 
-    def _complete_batch(
-        self,
-        conversations: list[list[Message]],
-        params: SamplingParams,
-        json_schema: dict[str, Any] | None,
-    ) -> list[ChatResult]:
-        return [self._complete(m, params, json_schema, None) for m in conversations]
+    # one conversation at a time (each has its own images), not HFEngine's padded batch
+    _complete_batch = Engine._complete_batch
 
     def _stream(
         self, messages: list[Message], params: SamplingParams, json_schema: dict[str, Any] | None
