@@ -52,6 +52,7 @@ def test_flows_agent_completes_every_example(template: Store) -> None:
     assert failed == []
     assert report["completion_rate"] == 1.0 and report["correction_rate"] == 1.0
     assert report["policy_refusals"] == 0 and report["tool_errors"] == 0
+    assert report["signed_in_rate"] == sum(e.signed_in for e in episodes) / len(episodes) > 0.9
     used = {entry["name"] for e in episodes for entry in e.transcript if entry["role"] == "tool"}
     assert len(used) == 16  # the examples exercise every tool
 

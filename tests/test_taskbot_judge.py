@@ -86,3 +86,16 @@ def test_pass_hat_k() -> None:
     assert pass_hat_k(trials, 1) == pytest.approx((1 + 0.5 + 0) / 3)
     assert pass_hat_k(trials, 2) == pytest.approx((1 + 1 / 6 + 0) / 3)
     assert pass_hat_k(trials, 4) == pytest.approx(1 / 3)
+
+
+def test_signed_in_counts_only_a_sign_in_that_found_the_user():
+    from pasar.apps.taskbot.evaluation import signed_in
+
+    def tool(name: str, content: str) -> dict[str, str]:
+        return {"role": "tool", "name": name, "content": content}
+
+    failed = tool("find_user_id_by_email", "Error: no user matches; check the spelling")
+    refused = tool("find_user_id_by_name_zip", "Refused by policy: this conversation is with...")
+    found = tool("find_user_id_by_name_zip", '"liam_li_3712"')
+    assert not signed_in([failed, refused, tool("get_order_details", '{"status":"pending"}')])
+    assert signed_in([failed, found])

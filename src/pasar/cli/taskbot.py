@@ -116,7 +116,8 @@ def eval_command(
     console.print(
         f"{agent}: completion {report['completion_rate']:.3f}, correction "
         f"{'n/a' if correction is None else f'{correction:.3f}'}, pass^1 "
-        f"{report['pass_hat_k']['1']:.3f}, mean turns {report['mean_turns']:.1f}, tool errors "
+        f"{report['pass_hat_k']['1']:.3f}, signed in {report['signed_in_rate']:.3f}, mean turns "
+        f"{report['mean_turns']:.1f}, tool errors "
         f"{report['tool_errors']}, refusals {report['policy_refusals']} "
         f"({report['episodes']} episodes)"
     )

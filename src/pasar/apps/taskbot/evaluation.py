@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from pasar.apps.taskbot.environment import Environment, episode_store
 from pasar.apps.taskbot.judge import gold_hash, missing_facts, state_hash
+from pasar.apps.taskbot.policy import AUTH_TOOLS
 from pasar.apps.taskbot.scenarios import Scenario, ScriptedUser
 from pasar.apps.taskbot.simulator import Task
 from pasar.data.files import jsonl_line
@@ -59,6 +60,18 @@ class Episode:
     final_hash: str
     gold_hash: str
     transcript: list[dict[str, Any]]
+    signed_in: bool = False
+
+
+def signed_in(transcript: list[dict[str, Any]]) -> bool:
+    """Whether a sign-in tool found the user: the first step of every task, so the rate says
+    how far an agent that completes nothing gets."""
+    return any(
+        t["role"] == "tool"
+        and t["name"] in AUTH_TOOLS
+        and not t["content"].startswith(("Error", "Refused"))
+        for t in transcript
+    )
 
 
 def run_episode(
@@ -136,6 +149,7 @@ def _rates(episodes: list[Episode]) -> dict[str, Any]:
         "episodes": n,
         "completion_rate": sum(e.success for e in episodes) / n if n else 0.0,
         "state_match_rate": sum(e.state_ok for e in episodes) / n if n else 0.0,
+        "signed_in_rate": sum(e.signed_in for e in episodes) / n if n else 0.0,
         "correction_rate": (
             sum(e.state_ok for e in corrected) / len(corrected) if corrected else None
         ),
@@ -200,6 +214,7 @@ def _done(path: Path | None) -> dict[tuple[str, int], Episode]:
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
+            row.setdefault("signed_in", signed_in(row["transcript"]))  # files from before it
             done[(row["scenario"], row["trial"])] = Episode(**row)
     return done
 
@@ -240,6 +255,7 @@ def evaluate(
             has_correction=case.has_correction,
             turns=turns,
             transcript=transcript,
+            signed_in=signed_in(transcript),
             **scores,
         )
         env.db.close()
