@@ -106,7 +106,7 @@ def parameter_texts(schema: dict[str, Any]) -> list[str]:
 
 def tools_system_message(tools: list[dict[str, Any]]) -> Message:
     """The tool list as one system message: per tool its signature, then its description and
-    those of its parameters (a third of the tokens of the JSON schemas)."""
+    those of its parameters (995 tokens for the 16 retail tools, against 1,745 as JSON)."""
     lines = [
         "You can call these tools. Answer with JSON only: either "
         '{"tool_calls": [{"name": <tool name>, "arguments": {...}}]} to call tools, or '
