@@ -4,8 +4,6 @@ recorded in the store."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import itertools
 import json
@@ -17,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
+from pasar.apps.vision.images import data_url_bytes
 from pasar.errors import PasarError
 from pasar.models.engine import image_parts, message_text
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
@@ -75,13 +74,9 @@ def image_reference(part: dict[str, Any]) -> str:
     person or an address the log need not keep. The hash, media type and size let a team that
     keeps its photos find which one was asked about; the pixels are not in the store.
     """
-    url = str(part.get("image_url", {}).get("url", ""))
-    head, _, data = url.partition(",")
-    media = head.removeprefix("data:").split(";")[0] or "unknown type"
-    try:
-        raw = base64.b64decode("".join(data.split()), validate=True)
-    except binascii.Error:  # not reached for an answered request: the engine decoded it
-        raw = url.encode()
+    url = str(part["image_url"]["url"])  # recorded once answered: the engine has read it
+    media = url.removeprefix("data:").split(";")[0]
+    raw = data_url_bytes(url)
     return f"[image {media}, {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}]"
 
 

@@ -36,7 +36,7 @@ class MissingImageError(MissingInputError, ValueError):
     """An image path that does not exist (a ``ValueError`` too, like every bad image input)."""
 
 
-def _data_url_bytes(url: str) -> bytes:
+def data_url_bytes(url: str) -> bytes:
     match = DATA_URL.match(url)
     if not match:
         raise ImageInputError(
@@ -66,7 +66,7 @@ def _read_source(source: str | Path | bytes) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray):
         return bytes(source), "the given bytes"
     if isinstance(source, str) and source.startswith("data:"):
-        return _data_url_bytes(source), "the data URL"
+        return data_url_bytes(source), "the data URL"
     path = Path(source)
     if not path.exists():
         raise MissingImageError(f"image {path} does not exist: check the path")
