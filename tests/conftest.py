@@ -30,10 +30,12 @@ def run_pasar(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[s
 
 @pytest.fixture(autouse=True)
 def pasar_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets an empty PASAR_HOME and fresh settings, so nothing leaks between tests."""
+    """Every test gets an empty PASAR_HOME and fresh settings, so nothing leaks between tests.
+    The tests' default model is the 135M one: fast, and no test claims quality from it."""
     home = tmp_path / "pasar-home"
     monkeypatch.setenv("PASAR_HOME", str(home))
-    for var in ("PASAR_MODEL", "PASAR_ENGINE", "PASAR_CONFIG", "PASAR_N_CTX", "PASAR_STORE_URL"):
+    monkeypatch.setenv("PASAR_MODEL", "smollm2-135m-instruct")
+    for var in ("PASAR_ENGINE", "PASAR_CONFIG", "PASAR_N_CTX", "PASAR_STORE_URL"):
         monkeypatch.delenv(var, raising=False)
     get_settings.cache_clear()
     yield home

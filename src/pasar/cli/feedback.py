@@ -37,13 +37,22 @@ def export_command(
         datetime | None, typer.Option(help="Only feedback given on or after this date.")
     ] = None,
     model: Annotated[str | None, typer.Option(help="Only answers of this model.")] = None,
+    model_version: Annotated[
+        str | None,
+        typer.Option(
+            help="Only answers of this version of the weights (`pasar models list` shows "
+            "versions; every stored answer keeps its own)."
+        ),
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Also write counts as JSON here.")] = None,
 ) -> None:
     """Write the store's feedback as a dataset: thumbs up = desirable, thumbs down = undesirable,
     a correction = a (correction, answer) pair and an SFT example of the correction."""
     if format not in FORMATS:
         raise ValueError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
-    examples = feedback_examples(open_configured_store(), since=since, model=model)
+    examples = feedback_examples(
+        open_configured_store(), since=since, model=model, model_version=model_version
+    )
     n = write_jsonl(feedback_rows(examples, format), out)
     console.print(f"wrote {n} {format} rows from {len(examples)} answers with feedback to {out}")
     write_report(

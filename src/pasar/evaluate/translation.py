@@ -37,11 +37,14 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_ntrex(directory: Path, language: str, limit: int | None) -> list[str]:
+def load_ntrex(directory: Path, language: str, limit: int | None, start: int = 0) -> list[str]:
+    """Lines ``[start, start + limit)`` of one language's NTREX file (all from ``start``
+    when ``limit`` is None); the files are line-aligned across languages."""
     path = directory / f"newstest2019-ref.{NTREX_FILES[language]}.txt"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; pass --ntrex DIR (../shared/data/ntrex)")
-    return path.read_text(encoding="utf-8").splitlines()[:limit]
+    lines = path.read_text(encoding="utf-8").splitlines()[start:]
+    return lines[:limit]
 
 
 def translation_messages(text: str, source: str, target: str) -> list[Message]:
@@ -75,9 +78,10 @@ def evaluate_pair(
     limit: int | None,
     batch_size: int,
     max_tokens: int,
+    start: int = 0,
 ) -> dict[str, Any]:
-    sources = load_ntrex(ntrex, source, limit)
-    references = load_ntrex(ntrex, target, limit)
+    sources = load_ntrex(ntrex, source, limit, start)
+    references = load_ntrex(ntrex, target, limit, start)
     started = time.perf_counter()
     hypotheses: list[str] = []
     starts = range(0, len(sources), batch_size)
@@ -124,6 +128,7 @@ def translation_report(
     pairs: list[tuple[str, str]],
     *,
     ntrex: Path = DEFAULT_NTREX,
+    start: int = 0,
     limit: int | None = 50,
     batch_size: int = 8,
     max_tokens: int = 160,
@@ -137,13 +142,15 @@ def translation_report(
             limit=limit,
             batch_size=batch_size,
             max_tokens=max_tokens,
+            start=start,
         )
         for source, target in pairs
     ]
+    lines = f"lines {start}-{start + limit - 1}" if limit else f"lines {start}-"
     return {
         "model": engine.name,
         "engine": engine.kind,
-        "dataset": f"NTREX-128 newstest2019 ({ntrex}), first {limit or 'all'} sentences",
+        "dataset": f"NTREX-128 newstest2019 ({ntrex}), {lines}",
         "greedy": True,
         "pairs": results,
     }

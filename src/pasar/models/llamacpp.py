@@ -2,7 +2,10 @@
 
 JSON schemas become llama.cpp grammars; the chat template comes from the GGUF's metadata.
 Sampling is plain temperature + top-p (llama.cpp's extra top-k and min-p filters are switched
-off so that the same settings mean the same thing on every engine).
+off so that the same settings mean the same thing on every engine). The one exception is the
+repetition penalty, a property of the model (its card in ``embedded.py``; 1.0 = off): without
+it the 135M model repeats one sentence until ``max_tokens`` at temperature 0. It applies to free
+text only, never under a grammar.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pasar.errors import ContextLengthError, InvalidSchemaError
 from pasar.models.engine import Engine, SamplingParams
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
 
-NEUTRAL_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
+NEUTRAL_SAMPLING = {"top_k": 0, "min_p": 0.0}
 
 
 class LlamaCppEngine(Engine):
@@ -33,10 +36,14 @@ class LlamaCppEngine(Engine):
         n_ctx: int = 2048,
         n_threads: int | None = None,
         n_gpu_layers: int = -1,  # offload everything when llama.cpp was built with a GPU backend
+        repeat_penalty: float = 1.0,
         verbose: bool = False,
     ):
         super().__init__(name)
+        if repeat_penalty <= 0:
+            raise ValueError(f"repeat_penalty={repeat_penalty}: must be > 0 (1.0 = off)")
         self.path = path
+        self.repeat_penalty = repeat_penalty
         self.llm = llama_cpp.Llama(
             model_path=path,
             n_ctx=n_ctx,
@@ -72,6 +79,8 @@ class LlamaCppEngine(Engine):
             "stop": list(params.stop),
             "seed": params.seed,
             "grammar": self._grammar(json_schema) if json_schema is not None else None,
+            # Not under a grammar: JSON and tool calls must copy ids and values exactly.
+            "repeat_penalty": self.repeat_penalty if json_schema is None else 1.0,
             **NEUTRAL_SAMPLING,
         }
 

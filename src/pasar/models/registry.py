@@ -1,8 +1,10 @@
-"""Model names: the embedded default, models the user registered, paths and URLs.
+"""Model names: the embedded models, models the user registered, paths and URLs.
 
 A model name is any of
-  * a registered name (``pasar models list``): built in, or added with ``pasar models add``
-    and kept in ``$PASAR_HOME/models.json``;
+  * a registered name (``pasar models list``): one of the embedded models (``embedded.CARDS``:
+    installed by ``scripts/setup``, assembled and verified on first use), or added with
+    ``pasar models add`` / registered by ``pasar align`` with its lineage, and kept in
+    ``$PASAR_HOME/models.json``;
   * a GGUF file (run by llama.cpp unless another engine is asked for);
   * a Hugging Face model directory (run by transformers);
   * a vision model folder written by ``pasar vision train`` (engine ``vision``: served by
@@ -13,7 +15,6 @@ A model name is any of
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -23,12 +24,16 @@ from typing import Any
 from pasar.config import Settings, get_settings
 from pasar.errors import EngineUnavailableError, MissingWeightsError, UnknownModelError
 from pasar.models.embedded import (
-    EMBEDDED_FILE,
-    EMBEDDED_NAME,
-    INSTALL_HINT,
-    find_embedded_gguf,
+    CARDS,
+    ModelCard,
+    assembled_path,
+    find_model_file,
+    install_model,
+    installable,
+    missing_message,
 )
 from pasar.models.engine import Engine
+from pasar.models.versions import weights_version
 
 ENGINES = ("llamacpp", "hf", "http", "vision")
 # The file `pasar vision train` writes into its --out folder (pasar.apps.vision.model.CONFIG_FILE,
@@ -47,24 +52,36 @@ class ModelSpec:
     remote_model: str | None = None  # model id to request from an http server
     api_key_env: str | None = None  # environment variable holding the http server's key
     builtin: bool = False
+    # Where a trained model came from (`pasar align`/`pasar pretrain` register it): the base
+    # model and its version, the data file's sha256, the method and its settings.
+    lineage: dict[str, Any] | None = None
+    scorecard: str | None = None  # a `pasar eval scorecard` report of this model
+    version: str | None = None  # the weights' version when it was registered
+
+    @property
+    def card(self) -> ModelCard | None:
+        """The model card of an embedded model."""
+        return CARDS.get(self.name) if self.builtin else None
 
     @property
     def available(self) -> bool:
-        return self.engine == "http" or (bool(self.source) and Path(self.source).exists())
+        if self.engine == "http" or (bool(self.source) and Path(self.source).exists()):
+            return True
+        return self.card is not None and installable(self.card)
 
 
-def model_version(spec: ModelSpec) -> str | None:
-    """A short fingerprint of the weights (size and first MiB), so answers name what made them."""
+def model_version(spec: ModelSpec, settings: Settings | None = None) -> str | None:
+    """The version of a model's weights: a hash of their tensor data (see ``versions.py``).
+
+    Two fine-tunes of one base get different versions; the same weights copied elsewhere or
+    renamed keep theirs. An http model's version is the id the server serves; a model whose
+    weights are not on disk (yet) has none.
+    """
     if spec.engine == "http":
         return spec.remote_model
-    path = Path(spec.source)
-    files = [path] if path.is_file() else sorted(p for p in path.glob("*") if p.is_file())
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(f"{file.name}:{file.stat().st_size}".encode())
-        with file.open("rb") as f:
-            digest.update(f.read(1 << 20))
-    return digest.hexdigest()[:12]
+    if not Path(spec.source).exists():
+        return None
+    return weights_version(Path(spec.source), (settings or get_settings()).home)
 
 
 def _registry_file(settings: Settings) -> Path:
@@ -92,17 +109,21 @@ def _write_user_models(settings: Settings, models: dict[str, dict[str, Any]]) ->
 
 
 def builtin_models(settings: Settings) -> list[ModelSpec]:
-    gguf = find_embedded_gguf(settings.home)
-    return [
-        ModelSpec(
-            name=EMBEDDED_NAME,
-            engine="llamacpp",
-            source=str(gguf) if gguf else "",
-            description="SmolLM2-135M-Instruct, Q4_1 GGUF (98 MB), the embedded default. "
-            "English-centric: it cannot translate into Indonesian, Thai or Vietnamese.",
-            builtin=True,
+    """One spec per embedded model; ``source`` is where its GGUF is or will be assembled."""
+    specs = []
+    for card in CARDS.values():
+        found = find_model_file(card, settings.home)
+        specs.append(
+            ModelSpec(
+                name=card.name,
+                engine="llamacpp",
+                source=str(found or assembled_path(card, settings.home)),
+                description=f"{card.model}, {card.params}, "
+                f"{'instruct' if card.instruct else 'base'}. {card.notes}",
+                builtin=True,
+            )
         )
-    ]
+    return specs
 
 
 def list_models(settings: Settings | None = None) -> list[ModelSpec]:
@@ -126,6 +147,27 @@ def add_model(spec: ModelSpec, settings: Settings | None = None) -> None:
     models = _read_user_models(settings)
     models[spec.name] = {k: v for k, v in asdict(spec).items() if k not in ("name", "builtin")}
     _write_user_models(settings, models)
+
+
+def register_trained(
+    name: str, model_dir: Path, lineage: dict[str, Any], settings: Settings | None = None
+) -> ModelSpec:
+    """Register a model written by ``pasar align``/``pasar pretrain`` under ``name``, with its
+    lineage and the version of its weights."""
+    settings = settings or get_settings()
+    spec = resolve_model(str(model_dir), settings)
+    scorecard = model_dir / "scorecard.json"
+    registered = ModelSpec(
+        name=name,
+        engine=spec.engine,
+        source=spec.source,
+        description=f"{lineage.get('method', 'trained')} from {lineage.get('base_model')}",
+        lineage=lineage,
+        scorecard=str(scorecard) if scorecard.exists() else None,
+        version=model_version(spec, settings),
+    )
+    add_model(registered, settings)
+    return registered
 
 
 def remove_model(name: str, settings: Settings | None = None) -> None:
@@ -168,14 +210,33 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:
     )
 
 
+def ensure_weights(spec: ModelSpec, settings: Settings | None = None) -> ModelSpec:
+    """``spec`` with its weights on disk: an embedded model is assembled and verified the first
+    time (a progress bar on stderr); otherwise ``MissingWeightsError`` says what to do."""
+    if spec.engine == "http" or Path(spec.source).exists():
+        return spec
+    card = spec.card
+    if card is None:
+        require_weights(spec)
+        return spec
+    if not installable(card):
+        raise MissingWeightsError(missing_message(card))
+    from tqdm import tqdm
+
+    home = (settings or get_settings()).home
+    with tqdm(
+        total=2 * card.size_bytes, unit="B", unit_scale=True, desc=f"verifying {card.name}"
+    ) as bar:
+        path = install_model(card, home, bar.update)
+    return ModelSpec(**{**asdict(spec), "source": str(path)})
+
+
 def require_weights(spec: ModelSpec) -> None:
     """Raise ``MissingWeightsError``, saying what to do, when ``spec``'s weights are not here."""
     if spec.available:
         return
-    if spec.name == EMBEDDED_NAME:
-        raise MissingWeightsError(
-            f"the embedded model file {EMBEDDED_FILE} is missing: {INSTALL_HINT}"
-        )
+    if spec.card is not None:
+        raise MissingWeightsError(missing_message(spec.card))
     raise MissingWeightsError(
         f"model {spec.name!r} points at {spec.source!r}, which does not exist; "
         f"fix it with `pasar models add {spec.name} PATH` or remove it"
@@ -199,6 +260,7 @@ def load_engine(
     if kind not in ENGINES:
         raise ValueError(f"engine {kind!r} is not one of {', '.join(ENGINES)}")
     require_weights(spec)
+    spec = ensure_weights(spec, settings)
     if spec.engine == "vision":
         raise ValueError(
             f"model {spec.name!r} ({spec.source}) is a vision model, a `pasar vision train` "
@@ -222,7 +284,9 @@ def load_engine(
                 f"llama-cpp-python is not installed ({exc}): pip install llama-cpp-python"
             ) from exc
         options.setdefault("n_ctx", settings.n_ctx)
-        options.setdefault("n_threads", settings.threads)
+        options.setdefault("n_threads", settings.threads or os.cpu_count())
+        if spec.card is not None:
+            options.setdefault("repeat_penalty", spec.card.repeat_penalty)
         return LlamaCppEngine(spec.name, spec.source, **options)
     if kind == "hf":
         try:

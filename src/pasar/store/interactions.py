@@ -269,9 +269,14 @@ class FeedbackExample:
 
 
 def feedback_examples(
-    db: Store, *, since: datetime | None = None, model: str | None = None
+    db: Store,
+    *,
+    since: datetime | None = None,
+    model: str | None = None,
+    model_version: str | None = None,
 ) -> list[FeedbackExample]:
-    """Every answer that got feedback (filtered by date of the feedback and by model)."""
+    """Every answer that got feedback (filtered by date of the feedback, by model name and by
+    the version of the weights that wrote it)."""
     with db.session() as session:
         query = (
             select(Feedback)
@@ -282,6 +287,8 @@ def feedback_examples(
             query = query.where(Feedback.created_at >= since)
         if model is not None:
             query = query.where(MessageRow.model == model)
+        if model_version is not None:
+            query = query.where(MessageRow.model_version == model_version)
         latest: dict[str, dict[str, Any]] = {}
         for feedback in session.scalars(query):
             entry = latest.setdefault(feedback.message_id, {"rating": None, "correction": None})

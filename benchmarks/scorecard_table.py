@@ -1,0 +1,95 @@
+"""The scorecard table of docs/models.md, and the default model it chooses.
+
+    .venv/bin/python benchmarks/scorecard_table.py docs/results/scorecard-*.json \
+        --markdown docs/results/scorecard-table.md
+
+The rule for the default (stated in docs/models.md): among the instruct models whose generation
+here is at least MIN_CHAT_TOKENS_PER_S (faster than a person reads a reply as it streams), the
+one with the best mean of its capability scores (translation chrF / 100, verifier pass rate,
+correct tool calls, Taskbot completion).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+MIN_CHAT_TOKENS_PER_S = 20.0
+CAPABILITIES = ("mean_chrf", "verifier_pass_rate", "tool_call_correct", "taskbot_completion")
+
+
+def capability_score(summary: dict[str, Any]) -> float:
+    values = [(summary[k] / 100 if k == "mean_chrf" else summary[k]) or 0.0 for k in CAPABILITIES]
+    return sum(values) / len(values)
+
+
+def choose_default(reports: list[dict[str, Any]]) -> str | None:
+    usable = [
+        r
+        for r in reports
+        if r.get("instruct") and (r["summary"]["gen_tokens_per_s"] or 0) >= MIN_CHAT_TOKENS_PER_S
+    ]
+    best = max(usable, key=lambda r: capability_score(r["summary"]), default=None)
+    return best["model"] if best else None
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    return (
+        "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    )
+
+
+def table(reports: list[dict[str, Any]]) -> str:
+    pairs = ["en-id", "en-ms", "en-th", "en-vi", "en-tl"]
+    head = (
+        "| model | gen tok/s | prompt tok/s | ceiling tok/s | model MiB | "
+        + " | ".join(f"chrF {p}" for p in pairs)
+        + " | chrF mean (copy) | verifiers | JSON free / constrained | tool calls valid / right"
+        " | Taskbot held-out | score |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in reports:
+        s, sp, tr = r["summary"], r.get("speed", {}), r.get("translation", {})
+        st, tb, ver = r.get("structured", {}), r.get("taskbot", {}), r.get("verifiers", {})
+        chrf = [fmt(tr.get("pairs", {}).get(p, {}).get("chrf"), 1) for p in pairs]
+        done = tb.get("episodes")
+        lines.append(
+            f"| `{r['model']}` | {fmt(s['gen_tokens_per_s'], 1)}"
+            f" | {fmt(s['prompt_tokens_per_s'], 1)}"
+            f" | {fmt(sp.get('bandwidth_ceiling_tokens_per_s'), 1)} | {fmt(s['model_rss_mib'])} | "
+            + " | ".join(chrf)
+            + f" | {fmt(s['mean_chrf'], 1)} ({fmt(s['mean_copy_chrf'], 1)})"
+            f" | {fmt(s['verifier_pass_rate'])} (n={ver.get('prompts', '–')})"
+            f" | {fmt(st.get('json_free_valid'))} / {fmt(st.get('json_constrained_valid'))}"
+            f" | {fmt(st.get('tool_call_valid'))} / {fmt(s['tool_call_correct'])}"
+            f" | {fmt(s['taskbot_completion'])} (n={done if done is not None else '–'})"
+            f" | {capability_score(s):.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("reports", nargs="+", type=Path)
+    parser.add_argument("--markdown", type=Path, required=True)
+    args = parser.parse_args()
+    from pasar.models.embedded import CARDS
+
+    reports = [json.loads(p.read_text()) for p in args.reports]
+    for r in reports:
+        card = CARDS.get(r["model"])
+        r["instruct"] = card.instruct if card else True
+    reports.sort(key=lambda r: -capability_score(r["summary"]))
+    default = choose_default(reports)
+    text = table(reports) + (
+        f"\nDefault by the rule (instruct, generation ≥ {MIN_CHAT_TOKENS_PER_S:.0f} tok/s, best "
+        f"score): `{default}`.\n"
+    )
+    args.markdown.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
