@@ -51,9 +51,13 @@ def embedded_gguf() -> Path:
 
 @pytest.fixture(scope="session")
 def llama_engine(embedded_gguf: Path):
+    """The 135M model as `pasar serve` and the CLI load it (its card's sampling defaults)."""
+    from pasar.models.embedded import SMOLLM2
     from pasar.models.llamacpp import LlamaCppEngine
 
-    engine = LlamaCppEngine("smollm2-135m-instruct", str(embedded_gguf), n_ctx=1024)
+    engine = LlamaCppEngine(
+        SMOLLM2.name, str(embedded_gguf), n_ctx=1024, repeat_penalty=SMOLLM2.repeat_penalty
+    )
     yield engine
     engine.close()
 

@@ -44,6 +44,7 @@ def page(browser):
 
 
 def ask(page: Page, text: str) -> None:
+    page.get_by_test_id("temperature").fill("0")  # greedy, to compare with the engine
     page.get_by_test_id("prompt").fill(text)
     page.get_by_test_id("send").click()
 
@@ -53,6 +54,7 @@ def test_chat_stream_feedback_and_history(make_server, tmp_path: Path, page: Pag
     server = make_server(f"sqlite:///{tmp_path / 'ui.db'}")
     page.goto(server.url + "/")
     expect(page.get_by_test_id("model")).to_have_value("smollm2-135m-instruct")
+    expect(page.get_by_test_id("temperature")).to_have_value("0.2")  # from the model's card
 
     ask(page, "Hi")
     answer = page.locator(".bubble.assistant").last

@@ -327,52 +327,65 @@ def structured_items(db: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dic
     return json_items, tool_items
 
 
-def structured(engine: Engine, config: ScorecardConfig) -> dict[str, Any]:
+def structured(
+    engine: Engine, config: ScorecardConfig, items: tuple[list, list] | None = None
+) -> dict[str, Any]:
+    """JSON and tool-call validity. Constrained output fits the schema unless the model ran out
+    of tokens inside it (``*_truncated``: a small model may repeat a call or a string until
+    ``max_tokens``); free JSON is the model's own, unconstrained."""
     import jsonschema
 
     from pasar.apps.taskbot.tools import tool_schemas
 
-    db = json.loads((config.data_dir / "retail" / "db.json").read_text())
-    json_items, tool_items = structured_items(db)
-    results: dict[str, list[bool]] = {
-        k: []
-        for k in (
-            "json_constrained_valid",
-            "json_constrained_correct",
-            "json_free_valid",
-            "tool_call_valid",
-            "tool_call_correct",
-        )
-    }
+    json_items, tool_items = items or structured_items(
+        json.loads((config.data_dir / "retail" / "db.json").read_text())
+    )
+    validator = jsonschema.Draft202012Validator(PRODUCT_SCHEMA)
+    rows = []
     for item in tqdm(json_items, desc="json", unit="item"):
         messages = [{"role": "user", "content": item["prompt"]}]
-        constrained = engine.chat(messages, max_tokens=128, json_schema=PRODUCT_SCHEMA).text
-        free = engine.chat(messages, max_tokens=192).text
-        for key, text in (("json_constrained", constrained), ("json_free", free)):
-            value = _json_in(text)
-            valid = isinstance(value, dict) and not list(
-                jsonschema.Draft202012Validator(PRODUCT_SCHEMA).iter_errors(value)
-            )
-            results[f"{key}_valid"].append(valid)
-            if key == "json_constrained":
-                correct = valid and abs(float(value["price"]) - item["price"]) < 0.01
-                results["json_constrained_correct"].append(bool(correct))
+        constrained = engine.chat(messages, max_tokens=128, json_schema=PRODUCT_SCHEMA)
+        free = engine.chat(messages, max_tokens=192)
+        row: dict[str, Any] = {"language": item["language"], "truncated": False}
+        for key, result in (("constrained", constrained), ("free", free)):
+            value = _json_in(result.text)
+            valid = isinstance(value, dict) and not list(validator.iter_errors(value))
+            row[key] = {"valid": valid, "output": result.text}
+            if key == "constrained":
+                row["truncated"] = result.finish_reason == "length"
+                row["correct"] = valid and abs(float(value["price"]) - item["price"]) < 0.01
+        rows.append(row)
     tools = tool_schemas()
+    calls = []
     for item in tqdm(tool_items, desc="tool calls", unit="item"):
         result = engine.chat(
             [{"role": "user", "content": item["prompt"]}], max_tokens=128, tools=tools
         )
-        calls = result.tool_calls or []
-        results["tool_call_valid"].append(bool(calls))
-        results["tool_call_correct"].append(
-            bool(calls)
-            and calls[0].name == item["tool"]
-            and calls[0].arguments == item["arguments"]
+        made = result.tool_calls or []
+        calls.append(
+            {
+                "language": item["language"],
+                "truncated": result.finish_reason == "length",
+                "valid": bool(made),
+                "correct": bool(made)
+                and made[0].name == item["tool"]
+                and made[0].arguments == item["arguments"],
+                "call": {"name": made[0].name, "arguments": made[0].arguments} if made else None,
+                "text": result.text,
+            }
         )
     return {
-        "json_items": len(json_items),
-        "tool_items": len(tool_items),
-        **{k: _rate(v) for k, v in results.items()},
+        "json_items": len(rows),
+        "tool_items": len(calls),
+        "json_constrained_valid": _rate([r["constrained"]["valid"] for r in rows]),
+        "json_constrained_truncated": sum(r["truncated"] for r in rows),
+        "json_constrained_correct": _rate([r["correct"] for r in rows]),
+        "json_free_valid": _rate([r["free"]["valid"] for r in rows]),
+        "tool_call_valid": _rate([c["valid"] for c in calls]),
+        "tool_call_truncated": sum(c["truncated"] for c in calls),
+        "tool_call_correct": _rate([c["correct"] for c in calls]),
+        "json": rows,
+        "tool_calls": calls,
     }
 
 

@@ -77,9 +77,13 @@ class ModelCard:
     gen_tokens_per_s: float  # measured here (2 cores, llama.cpp); see the module docstring
     prompt_tokens_per_s: float
     repeat_penalty: float = 1.0  # llama.cpp's repetition penalty by default for this model
-    temperature: float = 0.0  # the sampling temperature `pasar serve`'s web UI starts with
+    temperature: float = 0.0  # what `pasar serve`'s web UI starts with (evaluations: greedy)
     notes: str = ""
     extra_requirements: tuple[str, ...] = field(default=())  # installed beside the chunks
+
+    @property
+    def sampling_defaults(self) -> dict[str, float]:
+        return {"temperature": self.temperature, "repeat_penalty": self.repeat_penalty}
 
     @property
     def requirements(self) -> list[str]:
@@ -124,6 +128,7 @@ SMOLLM2 = ModelCard(
     gen_tokens_per_s=130.0,
     prompt_tokens_per_s=350.0,
     repeat_penalty=1.1,
+    temperature=0.2,  # SmolLM2's model card
     notes="English-centric: it cannot translate into Indonesian, Thai or Vietnamese (chrF below "
     "copying the source). Fast: the model the tests use where they claim no quality.",
 )
@@ -174,6 +179,7 @@ QWEN_15B = ModelCard(
     gen_tokens_per_s=26.7,
     prompt_tokens_per_s=70.0,
     repeat_penalty=1.05,
+    temperature=0.7,  # Qwen2.5's generation_config
     notes="The strongest model that runs here: it translates (chrF id 46.7 / th 33.7 / vi 41.3 "
     "on 8 NTREX sentences) and its chat template supports tools. A code model by training.",
 )
@@ -208,6 +214,7 @@ QWEN_05B = ModelCard(
     gen_tokens_per_s=36.8,
     prompt_tokens_per_s=150.0,
     repeat_penalty=1.05,
+    temperature=0.7,  # Qwen2.5's generation_config
     notes="The student of the feedback loop: small enough to train with LoRA on a CPU.",
 )
 

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from pasar.apps.vision.images import data_url_bytes
 from pasar.errors import PasarError
+from pasar.models.embedded import CARDS
 from pasar.models.engine import image_parts, message_text
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
 from pasar.serve.deps import CallerDep, StateDep
@@ -34,10 +35,13 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 @router.get("/models")
 def list_models(state: StateDep, _: CallerDep) -> dict[str, Any]:
+    """OpenAI's model list; an embedded model also carries its card's sampling defaults
+    (``sampling``), which the web UI starts from."""
     return {
         "object": "list",
         "data": [
             {"id": n, "object": "model", "created": 0, "owned_by": "pasar"}
+            | ({"sampling": card.sampling_defaults} if (card := CARDS.get(n)) else {})
             for n in state.models.names()
         ],
     }

@@ -8,11 +8,22 @@ const conversationsList = document.getElementById("conversations");
 let conversationId = null;
 let history = [];
 
+let samplingDefaults = {};
+
 async function loadModels() {
   const { data } = await (await api("/v1/models")).json();
   const wanted = modelSelect.dataset.default;
+  samplingDefaults = Object.fromEntries(data.map(({ id, sampling }) => [id, sampling]));
   modelSelect.replaceChildren(...data.map(({ id }) => new Option(id, id, id === wanted, id === wanted)));
+  applySamplingDefaults();
 }
+
+// A model's card says which temperature suits it (GET /v1/models, "sampling").
+function applySamplingDefaults() {
+  const sampling = samplingDefaults[modelSelect.value];
+  if (sampling) document.getElementById("temperature").value = sampling.temperature;
+}
+modelSelect.addEventListener("change", applySamplingDefaults);
 
 async function loadConversations() {
   const { data } = await (await api("/v1/conversations?limit=30")).json();
