@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA
 
+from pasar.apps.taskbot.tools import tool_schemas
 from pasar.evaluate.scorecard import (
     ScorecardConfig,
     _json_in,
@@ -16,7 +17,6 @@ from pasar.evaluate.scorecard import (
     structured,
     structured_items,
 )
-from pasar.apps.taskbot.tools import tool_schemas
 from pasar.models.registry import load_engine
 
 ROOT = Path(__file__).parent.parent
