@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -64,10 +65,21 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
         "128",
         "--learning-rate",
         "1e-4",
+        "--name",
+        "shop-bnf",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((output / "report.json").read_text())
     assert report["steps"] == 2 and report["data_format"] == "unpaired"
+    # Registered with its lineage; its version names its own weights, not its base's.
+    shown = json.loads(run_pasar("models", "show", "shop-bnf").stdout)
+    lineage = shown["lineage"]
+    base = json.loads(run_pasar("models", "show", "smollm2-135m-instruct").stdout)
+    assert lineage["base_model"] == "smollm2-135m-instruct"
+    assert lineage["base_version"] == base["version"] != shown["version"]
+    assert lineage["data_sha256"] == hashlib.sha256(feedback_file.read_bytes()).hexdigest()
+    assert lineage["method"] == "bnf" and lineage["settings"]["max_steps"] == 2
+    assert shown["version"].startswith("w-")
     assert report["last_log"]["kl"] > 0  # it moved away from the reference
     assert (output / "curves.png").stat().st_size > 1000 and (output / "log.csv").exists()
     # The output directory is a model name anywhere in pasar.

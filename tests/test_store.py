@@ -138,6 +138,27 @@ def test_feedback_becomes_trl_rows(store_url):
     ]
 
 
+def test_feedback_is_selected_by_the_version_that_answered(store_url):
+    store = open_store(store_url)
+    prompt = [{"role": "user", "content": "Title for a red shirt"}]
+    for i, version in enumerate(["w-round1", "w-round2", "w-round2"]):
+        record_exchange(
+            store,
+            conversation_id=None,
+            request_messages=prompt,
+            completion_id=f"v{i}",
+            answers=[answer(f"Shirt {i}")],
+            record=ExchangeRecord("shop-bot", version, "llamacpp", {}),
+        )
+        add_feedback(store, message_id=f"v{i}", rating="up")
+    assert [e.answer for e in feedback_examples(store, model_version="w-round2")] == [
+        "Shirt 1",
+        "Shirt 2",
+    ]
+    assert [e.answer for e in feedback_examples(store, model_version="w-round1")] == ["Shirt 0"]
+    assert feedback_examples(store, model="shop-bot", model_version="w-none") == []
+
+
 def test_keys_are_hashed_and_revocable(store_url):
     store = open_store(store_url)
     assert not any_active_key(store)

@@ -23,7 +23,7 @@ from pasar.align.chat_templates import training_chat_template
 from pasar.align.curves import TrainingLogCallback
 from pasar.align.models import load_trainable, save_trained
 from pasar.data.datasets import detect_format, load_data_file
-from pasar.errors import PasarError
+from pasar.models.registry import trained_lineage
 
 Method = Literal["sft", "bnf", "dpo", "kto"]
 NEEDS: dict[str, set[str]] = {
@@ -176,27 +176,6 @@ def rows_that_fit(dataset: Any, tokenizer: Any, max_length: int) -> Any:
     return fits
 
 
-def lineage(options: AlignOptions) -> dict[str, Any]:
-    """Where a trained model came from: base model and version, data file and its sha256, the
-    method and every setting. Registered with the model (`pasar align ... --name`)."""
-    from pasar.models.embedded import file_sha256
-    from pasar.models.registry import model_version, resolve_model
-
-    try:
-        base_version = model_version(resolve_model(options.model))
-    except PasarError:  # a path pasar cannot name (e.g. a bare tokenizer dir): no version
-        base_version = None
-    data = Path(options.data)
-    return {
-        "base_model": options.model,
-        "base_version": base_version,
-        "data": str(data),
-        "data_sha256": file_sha256(data) if data.is_file() else None,
-        "method": options.method,
-        "settings": asdict(options),
-    }
-
-
 def run_alignment(options: AlignOptions) -> dict[str, Any]:
     """Train, save the model and a report.json in output_dir; return the report."""
     dataset = load_data_file(options.data)
@@ -228,7 +207,12 @@ def run_alignment(options: AlignOptions) -> dict[str, Any]:
     save_trained(trainer.model, tokenizer, output)
     logs = [h for h in trainer.state.log_history if "loss" in h]
     report = {
-        "lineage": lineage(options),
+        "lineage": trained_lineage(
+            base=options.model,
+            data=Path(options.data),
+            method=options.method,
+            settings=asdict(options),
+        ),
         "options": asdict(options),
         "data_format": found,
         "rows": rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -268,6 +269,13 @@ def train_command(
     ] = 0.1,
     mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16 (GPUs).")] = "no",
     seed: Annotated[int, typer.Option(help="Seed of the initialisation and the data order.")] = 0,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Register the trained model under this name, with its lineage (start model "
+            "and version, the shards' manifest sha256, method, settings)."
+        ),
+    ] = None,
 ) -> None:
     """Continued pretraining of a model, or pretraining a Llama from scratch, on packed shards.
     Resumes from OUT's last checkpoint (rerun the same command after a kill). Logs loss,
@@ -287,35 +295,45 @@ def train_command(
     ):
         if value < 1:
             raise ValueError(f"{name} {value}: give at least 1")
-    report = train(
-        PretrainConfig(
-            model=model,
-            shards=shards,
-            output_dir=out,
-            tokenizer=tokenizer,
-            method=method,  # type: ignore[arg-type]
-            lora_rank=lora_rank,
-            seq_len=seq_len,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            learning_rate=learning_rate,
-            warmup_steps=warmup_steps,
-            max_steps=max_steps,
-            save_every=save_every,
-            eval_every=eval_every,
-            eval_windows=eval_windows,
-            temperature=temperature,
-            english_share=english_share,
-            mixed_precision=mixed_precision,  # type: ignore[arg-type]
-            seed=seed,
-        )
+    config = PretrainConfig(
+        model=model,
+        shards=shards,
+        output_dir=out,
+        tokenizer=tokenizer,
+        method=method,  # type: ignore[arg-type]
+        lora_rank=lora_rank,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+        max_steps=max_steps,
+        save_every=save_every,
+        eval_every=eval_every,
+        eval_windows=eval_windows,
+        temperature=temperature,
+        english_share=english_share,
+        mixed_precision=mixed_precision,  # type: ignore[arg-type]
+        seed=seed,
     )
+    report = train(config)
     console.print(
         f"{report['steps']} steps, {report['tokens_seen']:,} tokens; loss "
         f"{report['first_loss']} -> {report['final_loss']}; {report['tokens_per_s']} tokens/s, "
         f"{(report['flops_per_s'] or 0) / 1e9:.1f} GFLOP/s"
     )
     console.print(f"model: {out}; log: {out / 'log.jsonl'}; curves: {out / 'loss.png'}")
+    if name:
+        from pasar.models.registry import register_trained, trained_lineage
+
+        lineage = trained_lineage(
+            base=model,
+            data=shards / "manifest.json",
+            method=f"pretrain-{method}",
+            settings=asdict(config),
+        )
+        spec = register_trained(name, out, lineage)
+        console.print(f"registered {name} (version {spec.version}) -> {out}")
 
 
 @app.command("eval")

@@ -27,6 +27,7 @@ from pasar.models.embedded import (
     CARDS,
     ModelCard,
     assembled_path,
+    file_sha256,
     find_model_file,
     install_model,
     installable,
@@ -147,6 +148,25 @@ def add_model(spec: ModelSpec, settings: Settings | None = None) -> None:
     models = _read_user_models(settings)
     models[spec.name] = {k: v for k, v in asdict(spec).items() if k not in ("name", "builtin")}
     _write_user_models(settings, models)
+
+
+def trained_lineage(
+    *, base: str, data: Path, method: str, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Where a trained model came from: the start model and its version, the data file and
+    its sha256, the method and every setting (`pasar align`/`pasar pretrain` record it)."""
+    try:
+        base_version = model_version(resolve_model(base))
+    except UnknownModelError:  # a from-scratch config (llama-tiny, a JSON file): no weights
+        base_version = None
+    return {
+        "base_model": base,
+        "base_version": base_version,
+        "data": str(data),
+        "data_sha256": file_sha256(data) if data.is_file() else None,
+        "method": method,
+        "settings": json.loads(json.dumps(settings, default=str)),
+    }
 
 
 def register_trained(
