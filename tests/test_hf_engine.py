@@ -108,9 +108,21 @@ def test_tiny_model_seeded_sampling_is_reproducible(tiny_engine):
 
 
 def test_tiny_model_logprobs_match_forward(tiny_engine):
-    scored = tiny_engine.token_logprobs(CAPITAL, "Paris")
-    assert len(scored.logprobs) == len(scored.tokens) >= 1
-    assert all(lp <= 0 for lp in scored.logprobs)
+    import torch
+
+    scored = tiny_engine.token_logprobs(CAPITAL, "Paris, a city")
+    answer = tiny_engine.tokenizer("Paris, a city", add_special_tokens=False)["input_ids"]
+    assert len(scored.logprobs) == len(scored.tokens) == len(answer) >= 2
+    # Independently: one forward pass per prefix, the last position's log-softmax at the token.
+    ids = tiny_engine._prompt_ids(CAPITAL)
+    expected = []
+    with torch.inference_mode():
+        for token in answer:
+            logits = tiny_engine.model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+            expected.append(float(torch.log_softmax(logits, dim=-1)[token]))
+            ids = [*ids, token]
+    assert scored.logprobs == pytest.approx(expected, abs=1e-4)
+    assert scored.total == pytest.approx(sum(expected), abs=1e-3)
 
 
 def test_context_overflow_is_a_clear_error(tiny_engine):

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from pasar.models.registry import resolve_model
+from pasar.models.registry import ensure_weights, resolve_model
 
 
 def _local_weights(name: str) -> tuple[Path, dict[str, Any]]:
@@ -18,7 +18,7 @@ def _local_weights(name: str) -> tuple[Path, dict[str, Any]]:
         raise ValueError(
             f"{name} is a remote model; training needs local weights (an HF dir or GGUF)"
         )
-    path = Path(spec.source)
+    path = Path(ensure_weights(spec).source)  # an embedded model is assembled the first time
     if path.suffix == ".gguf":
         return path.parent, {"gguf_file": path.name}
     return path, {}
