@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pasar.evaluate.scorecard import library_versions
+
 ROOT = Path(__file__).resolve().parent.parent
 DB = ROOT.parent / "shared" / "data" / "retail" / "db.json"
 
@@ -193,6 +195,7 @@ def main() -> None:
                 raise RuntimeError(f"{method} {mode} failed:\n{done.stderr[-3000:]}")
             runs[f"{method}_{mode}"] = json.loads(lines[0][7:])
     report: dict[str, Any] = {
+        "libraries": library_versions(),
         "model": "smollm2-135m-instruct (fp32)",
         "batch_pairs": args.batch_pairs,
         "seq_len": args.seq_len,

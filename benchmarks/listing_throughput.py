@@ -29,6 +29,7 @@ from typing import Any
 from pasar.apps.listing.catalog import read_catalog
 from pasar.apps.listing.job import fingerprint
 from pasar.apps.listing.localize import LocalizeConfig, Localizer
+from pasar.evaluate.scorecard import library_versions
 from pasar.models.engine import Engine, SamplingParams
 from pasar.models.registry import load_engine
 from pasar.models.types import ChatChunk, ChatResult, Message
@@ -136,6 +137,7 @@ def main() -> None:
         + per_item_prompt / args.gpu_prefill_tokens_per_s
     ) * (1 + max(overhead, 0.0))
     report = {
+        "libraries": library_versions(),
         "model": engine.name,
         "targets": list(config.targets),
         "items": len(items),

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pasar.evaluate.scorecard import library_versions
+
 ROOT = Path(__file__).resolve().parent.parent
 NTREX = ROOT.parent / "shared" / "data" / "ntrex"
 LANGUAGES = {"th": "tha", "vi": "vie", "id": "ind", "ms": "msa", "tl": "fil", "en": "eng-US"}
@@ -201,6 +203,7 @@ def main() -> None:
     results = {side: max(r, key=lambda x: x["tokens_per_s"]) for side, r in runs.items()}
     peak = matmul_flops()
     report = {
+        "libraries": library_versions(),
         "model": args.model,
         "vocab_size": len(load_tokenizer(tokenizer)),
         "steps_timed": args.steps,

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import llama_cpp
 
+from pasar.evaluate.scorecard import library_versions
 from pasar.models.embedded import find_embedded_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +176,7 @@ async def run(args: argparse.Namespace, base: str) -> dict[str, Any]:
         async def conversations(c: httpx.AsyncClient, i: int) -> httpx.Response:
             return await c.get("/v1/conversations?limit=20")
 
-        report: dict[str, Any] = {}
+        report: dict[str, Any] = {"libraries": library_versions()}
         for name, request in [
             ("POST /v1/feedback", feedback),
             ("GET /v1/models", models),
