@@ -39,6 +39,22 @@ def test_refund_and_chargeback_endpoints(make_server, tmp_path: Path):
         f"{server.url}/v1/disputes/refund/decide", json=case | {"order_id": "#W0"}, timeout=60
     )
     assert r.status_code == 404 and "no order with id '#W0'" in r.json()["error"]["message"]
+    # An attack seen on a running server: one item id 22 times decided a refund of 22 items.
+    from pasar.store.commerce import get_order
+
+    items = get_order(open_store(url), order_id=case["order_id"])["items"]
+    r = httpx.post(
+        f"{server.url}/v1/disputes/refund/decide",
+        json=case | {"item_ids": [items[0]["item_id"]] * 22},
+        timeout=60,
+    )
+    assert r.status_code == 400 and "22 times" in r.json()["error"]["message"], r.text
+    r = httpx.post(
+        f"{server.url}/v1/disputes/refund/decide",
+        json=case | {"item_ids": [items[0]["item_id"]]},
+        timeout=120,
+    )
+    assert r.status_code == 200 and r.json()["refund_amount"] <= items[0]["price"]
 
     chargeback = json.loads((EXAMPLES / "chargeback-visa-10.4.json").read_text())
     r = httpx.post(f"{server.url}/v1/disputes/chargeback/checklist", json=chargeback, timeout=60)

@@ -10,6 +10,7 @@ shipping cost from the request, or else the category estimate.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ def net_paid(order: dict[str, Any]) -> float:
 
 
 def disputed_items(order: dict[str, Any], item_ids: list[str] | None) -> list[dict[str, Any]]:
+    """The order's lines a request disputes. Each line can be disputed once: an id named more
+    often than the order holds it is refused, so repeating an id cannot multiply a refund."""
     if item_ids is None:
         return list(order["items"])
     by_id = {i["item_id"]: i for i in order["items"]}
@@ -67,6 +70,14 @@ def disputed_items(order: dict[str, Any], item_ids: list[str] | None) -> list[di
     if unknown:
         raise ValueError(
             f"order {order['order_id']} has no items {unknown}; its items are {sorted(by_id)}"
+        )
+    held = Counter(i["item_id"] for i in order["items"])
+    repeated = {i: n for i, n in Counter(item_ids).items() if n > held[i]}
+    if repeated:
+        raise ValueError(
+            f"item_ids names {', '.join(f'{i} {n} times' for i, n in repeated.items())}, but "
+            f"order {order['order_id']} holds each of them "
+            f"{' / '.join(str(held[i]) for i in repeated)} time(s): name each disputed item once"
         )
     return [by_id[i] for i in item_ids]
 
