@@ -60,10 +60,13 @@ def test_scorecard_measures_and_resumes(tmp_path: Path, embedded_gguf: Path) -> 
     assert "lines 1000-1000" in report["translation"]["dataset"]
     assert report["sections_missing"] == ["verifiers", "structured", "taskbot"]
 
-    # A second run finds every finished section and loads no model at all.
+    # A second run finds every finished section and loads no model at all; a run of one
+    # section still reports every section finished before.
     loads.clear()
     again = run_scorecard(config, out, load)
     assert loads == [] and again["summary"] == report["summary"]
+    one = run_scorecard(ScorecardConfig(**{**config.__dict__, "sections": ("speed",)}), out, load)
+    assert loads == [] and one["translation"] == report["translation"]
     # Other settings in the same folder are refused rather than mixed.
     with pytest.raises(ValueError, match="other settings"):
         run_scorecard(ScorecardConfig(**{**config.__dict__, "limit": 3}), out, load)
