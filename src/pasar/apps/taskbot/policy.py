@@ -14,10 +14,23 @@ import re
 import unicodedata
 from typing import Any
 
-# An explicit yes, per language. The message must start with one of these, and carry no "but"
-# or "no": "Yes, but change the address" is a correction, not a confirmation.
+# An explicit yes, per language. The message must start with one of these as whole words (so
+# "Yesterday", "yang" and "ได้รับ" are not a yes), ask nothing, and carry no "but" or "no":
+# "Yes, but change the address" is a correction, not a confirmation.
 YES = {
-    "en": ("yes", "yeah", "yep", "sure", "correct", "confirm", "go ahead", "please proceed", "ok"),
+    "en": (
+        "yes",
+        "yeah",
+        "yep",
+        "sure",
+        "correct",
+        "confirm",
+        "confirmed",
+        "go ahead",
+        "please proceed",
+        "ok",
+        "okay",
+    ),
     "id": ("ya", "iya", "betul", "benar", "setuju", "boleh", "lanjutkan", "ok", "oke"),
     "ms": ("ya", "betul", "setuju", "boleh", "teruskan", "ok", "okey"),
     "th": ("ใช่", "ยืนยัน", "ตกลง", "ได้", "โอเค"),
@@ -44,6 +57,7 @@ NOT_YES = (
     "เดี๋ยว",
     "không",
     "nhưng",
+    "có lẽ",
     "khoan",
     "hindi",
     "pero",
@@ -76,12 +90,26 @@ def has_phrase(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
 
 
+# Thai writes no spaces between words: after a Thai yes may come only polite particles, then a
+# space or the end ("ใช่ค่ะ", "ได้เลยครับ"), never more letters ("ได้รับ" = received).
+THAI_PARTICLES = "(?:ครับ|คับ|ค่ะ|คะ|ค่า|จ้ะ|จ้า|นะ|เลย)*"
+
+
+def starts_with_yes(words: str, yes: str) -> bool:
+    if re.search(r"[\u0e00-\u0e7f]", yes):
+        return re.match(rf"{re.escape(yes)}{THAI_PARTICLES}(?:\s|$)", words) is not None
+    return words == yes or words.startswith(yes + " ")
+
+
 def is_affirmative(text: str) -> bool:
-    """An explicit yes in any of pasar's languages, with no 'but', 'no' or 'instead' in it."""
+    """An explicit yes in any of pasar's languages: the message starts with a yes word (whole
+    words), asks no question, and has no 'but', 'no', 'maybe' or 'instead' in it."""
+    if "?" in text:
+        return False
     words = plain_words(text)
     if any(has_phrase(words, plain_words(w)) for w in NOT_YES):
         return False
-    return any(words.startswith(plain_words(w)) for ws in YES.values() for w in ws)
+    return any(starts_with_yes(words, plain_words(w)) for ws in YES.values() for w in ws)
 
 
 def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
