@@ -123,17 +123,35 @@ def _new_variants(
     return pairs
 
 
+def net_paid_by_method(order: Order) -> dict[str, Decimal]:
+    """What each payment method has paid on the order, net of refunds already made to it."""
+    net: dict[str, Decimal] = {}
+    for payment in order.payments:
+        sign = 1 if payment.transaction_type == "payment" else -1
+        net[payment.payment_method_id] = net.get(payment.payment_method_id, Decimal(0)) + (
+            sign * payment.amount
+        )
+    return net
+
+
 def cancel_pending_order(db: Store, *, order_id: str, reason: str) -> dict[str, Any]:
-    """Cancel a pending order and refund every payment to where it came from."""
+    """Cancel a pending order and refund exactly what is still paid on it: each method gets
+    back what it paid net of refunds already made to it (after a payment switch the old method
+    was refunded once already), and refunds made to other methods (an item swap's price
+    difference) are taken off, so the refunds never exceed the payments."""
     if reason not in CANCEL_REASONS:
         raise OrderActionError(f"reason {reason!r} is not accepted; use one of {CANCEL_REASONS}")
     with db.session() as session, session.begin():
         order = _order(session, order_id)
         if order.status != "pending":
             raise OrderActionError(f"order {order_id} is {order.status!r}: only pending orders")
-        for payment in list(order.payments):
-            method = _method(session, order, payment.payment_method_id)
-            _pay(session, order, "refund", payment.amount, method)
+        net = net_paid_by_method(order)
+        left = sum(net.values(), Decimal(0))  # still paid on the order, all methods together
+        for method_id, amount in net.items():
+            refund = min(amount, left)
+            if refund > 0:
+                _pay(session, order, "refund", refund, _method(session, order, method_id))
+                left -= refund
         order.status = "cancelled"
     return {**get_order(db, order_id=order_id), "request": {"cancel_reason": reason}}
 
