@@ -182,3 +182,35 @@ def test_bad_store_urls_say_what_to_do():
         open_store("not a url")
     with pytest.raises(StoreError, match="is the database server running|Check PASAR_STORE_URL"):
         open_store("postgresql+psycopg://nobody@127.0.0.1:9/none")
+
+
+def test_passwords_and_bound_values_stay_out_of_errors_and_doctor(store_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pasar.cli.main import app
+    from pasar.config import get_settings
+
+    with pytest.raises(StoreError) as refused:
+        open_store("postgresql+psycopg://shop:s3cret-pw@127.0.0.1:9/none")
+    assert "s3cret-pw" not in str(refused.value) and "***" in str(refused.value)
+    with pytest.raises(StoreError) as bad:
+        open_store("postgresql+psycopg://shop:s3cret-pw@[bad")
+    assert "s3cret-pw" not in str(bad.value)
+    # A failing statement's error names the statement, never the values bound to it.
+    store = open_store(store_url)
+    with pytest.raises(Exception) as failed, store.session() as session:
+        session.connection().exec_driver_sql(
+            "INSERT INTO api_keys (id) VALUES (%(x)s)"
+            if "postgresql" in store_url
+            else "INSERT INTO api_keys (id) VALUES (:x)",
+            {"x": "private-value@example.com"},
+        )
+    assert "SQL parameters hidden" in str(failed.value)
+    if "sqlite" in store_url:
+        assert "private-value@example.com" not in str(failed.value)
+    # PostgreSQL's own message may still quote a rejected value (its DETAIL line): not yet
+    # scrubbed from a server's error log (docs/security.md, open items).
+    monkeypatch.setenv("PASAR_STORE_URL", "postgresql+psycopg://shop:s3cret-pw@127.0.0.1:9/db")
+    get_settings.cache_clear()
+    done = CliRunner().invoke(app, ["doctor"])
+    assert "s3cret-pw" not in done.output and "shop:***@127.0.0.1" in done.output

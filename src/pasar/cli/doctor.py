@@ -18,6 +18,7 @@ from pasar.config import Settings, config_file_path, get_settings
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS, find_model_file, installable, missing_message
 from pasar.models.registry import list_models, load_engine
+from pasar.store.db import masked_url
 
 PACKAGES = {
     "torch": "pip install torch==2.13.0 (before anything else; a bare `torch` pulls CUDA)",
@@ -129,6 +130,8 @@ def doctor(
     values = settings.model_dump(mode="json")
     if values["http_api_key"]:
         values["http_api_key"] = "***"
+    if values["store_url"]:
+        values["store_url"] = masked_url(values["store_url"])
     console.print("settings in force: " + ", ".join(f"{k}={v}" for k, v in values.items()))
     write_report(out, {"checks": [asdict(c) for c in checks], "settings": values})
     if not all(c.ok for c in checks):

@@ -6,6 +6,7 @@ with db.session() as session: ...
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,21 +38,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except ArgumentError:
         raise StoreError(
-            f"PASAR_STORE_URL {url!r} is not a database URL; use e.g. sqlite:////path/store.db "
-            "or postgresql+psycopg://user:password@host:5432/dbname"
-        ) from exc
+            f"PASAR_STORE_URL {masked_url(url)!r} is not a database URL; use e.g. "
+            "sqlite:////path/store.db or postgresql+psycopg://user:password@host:5432/dbname"
+        ) from None  # the original error repeats the URL, password included
+    # hide_parameters: errors and logs never carry the values bound to a statement (emails,
+    # addresses, message text), only the statement.
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 class Store:
