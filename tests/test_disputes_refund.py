@@ -172,10 +172,11 @@ def test_cli_history_train_eval_decide(tmp_path: Path, pasar_home: Path, embedde
         ({"return_shipping_cost": "cheap"}, "return_shipping_cost: Input should be a valid number"),
         ({"reason": "bored"}, "reason: Input should be"),
         ({"order_id": "#W0000000"}, "no order with id '#W0000000'"),
+        ({}, "no orders at all. Import the retail data first: pasar store import"),
     ],
 )
 def test_cli_bad_case_files(tmp_path: Path, change, message):
-    if "order_id" in change:  # the others fail before the store is read
+    if "order_id" in change:  # the others fail before the store is read; {} on an empty store
         _import()
     case = json.loads((EXAMPLES / "case-not-received-en.json").read_text()) | change
     path = tmp_path / "case.json"

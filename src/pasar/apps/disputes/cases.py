@@ -29,8 +29,9 @@ from pasar.apps.disputes.schemas import (
 )
 from pasar.errors import MissingInputError
 from pasar.evaluate.languages import detect_language
-from pasar.store.commerce import get_order, get_user
+from pasar.store.commerce import commerce_counts, get_order, get_user
 from pasar.store.db import Store
+from pasar.store.interactions import NotFoundError
 
 STORE_CURRENCY = "USD"  # the retail database's prices are US dollars
 
@@ -133,8 +134,17 @@ def case_from_order(
 
 
 def build_case(db: Store, request: RefundRequest, policy: PolicyConfig) -> RefundCase:
-    """The case for a request, read from the store (unknown order id: NotFoundError)."""
-    order = get_order(db, order_id=request.order_id)
+    """The case for a request, read from the store (unknown order id: NotFoundError, which
+    says how to import the data when the store holds no orders at all)."""
+    try:
+        order = get_order(db, order_id=request.order_id)
+    except NotFoundError as exc:
+        if commerce_counts(db)["orders"] == 0:
+            raise NotFoundError(
+                f"{exc}: the store holds no orders at all. Import the retail data first: "
+                "pasar store import ../shared/data/retail/db.json"
+            ) from exc
+        raise
     user = get_user(db, user_id=order["user_id"])
     return case_from_order(
         order,
