@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins allowed to call the API from a browser, as JSON: ["https://a.b"].',
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description='Host names `pasar serve` answers to, as JSON: ["shop.example.com"]. Always '
+        'allowed: localhost, 127.0.0.1, [::1] and --host. "*" allows any (not advised).',
+    )
     max_request_bytes: int = Field(
         4 * 1024 * 1024, description="Largest request body `pasar serve` accepts (413 beyond)."
     )
@@ -107,6 +112,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
         return (init_settings, env_settings, toml)
+
+    @property
+    def allowed_hosts_resolved(self) -> list[str]:
+        """The Host names the server answers to: loopback, the bind address, and the setting."""
+        return ["localhost", "127.0.0.1", "[::1]", self.host, *self.allowed_hosts]
 
     @property
     def store_url_resolved(self) -> str:

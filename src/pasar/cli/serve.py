@@ -7,9 +7,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from pasar.cli.output import console
+from pasar.cli.output import console, err_console
 from pasar.config import get_settings
 from pasar.serve.app import create_app
+from pasar.store.keys import any_key_made
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def serve(
@@ -25,6 +28,15 @@ def serve(
         str | None,
         typer.Option(help="Store URL (SQLite or PostgreSQL). Default: $PASAR_STORE_URL."),
     ] = None,
+    insecure_open: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-open",
+            help="Serve beyond loopback with no API keys: anyone who reaches the port reads "
+            "every conversation and exports the training data. Without it, a non-loopback "
+            "--host needs a key first (`pasar keys create NAME`).",
+        ),
+    ] = False,
 ) -> None:
     """Serve models over an OpenAI-compatible API, record every exchange and its feedback,
     and show the chat, disputes and admin web pages. The customer-service agents are served
@@ -41,6 +53,18 @@ def serve(
     }
     settings = get_settings().model_copy(update=overrides)
     app = create_app(settings)
+    if settings.host not in LOOPBACK and not any_key_made(app.state.pasar.store):
+        if not insecure_open:
+            err_console.print(
+                f"[bold red]error:[/] refusing to serve on {settings.host} with no API keys: "
+                "anyone who reaches it could read every conversation. Create a key first "
+                "(`pasar keys create NAME`), serve on 127.0.0.1, or pass --insecure-open"
+            )
+            raise typer.Exit(2)
+        err_console.print(
+            f"[bold yellow]warning:[/] serving on {settings.host} with no API keys "
+            "(--insecure-open): every route is public"
+        )
     url = f"http://{settings.host}:{settings.port}"
     console.print(
         f"pasar serving [bold]{settings.model}[/] (and every model in `pasar models list`, "

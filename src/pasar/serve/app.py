@@ -24,7 +24,7 @@ from pasar.config import Settings, get_settings
 from pasar.serve import routes_disputes, routes_feedback, routes_openai
 from pasar.serve.deps import StateDep
 from pasar.serve.errors import install_error_handlers
-from pasar.serve.limits import BodySizeLimit
+from pasar.serve.limits import BodySizeLimit, RequestGuard
 from pasar.serve.metrics import MetricsMiddleware
 from pasar.serve.state import ModelPool, ServeState
 from pasar.store.db import Store, open_store
@@ -96,4 +96,5 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts_resolved)  # outermost
     return app

@@ -42,22 +42,69 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
-        body = json.dumps(
-            error_body(
-                413,
-                f"request body is larger than {self.max_bytes} bytes; send less, or raise "
-                "PASAR_MAX_REQUEST_BYTES on the server",
-                "request_too_large",
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
+        await refuse(
+            send,
+            413,
+            f"request body is larger than {self.max_bytes} bytes; send less, or raise "
+            "PASAR_MAX_REQUEST_BYTES on the server",
+            "request_too_large",
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+async def refuse(send: Any, status: int, message: str, code: str) -> None:
+    """Answer an ASGI request with an OpenAI-shaped error, before any route runs."""
+    body = json.dumps(error_body(status, message, code)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestGuard:
+    """Refuse, before any route runs: a Host header not in ``allowed_hosts`` (a DNS-rebinding
+    page cannot reach a server on loopback through the victim's browser), and a request body
+    that is not declared JSON (415): a form post from another site cannot pass as JSON."""
+
+    def __init__(self, app: Any, allowed_hosts: list[str]):
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if "*" not in self.allowed and name not in self.allowed:
+            await refuse(
+                send,
+                400,
+                f"Host {host!r} is not served here; the server answers to "
+                f"{sorted(self.allowed)} (add names with PASAR_ALLOWED_HOSTS)",
+                "invalid_host",
+            )
+            return
+        has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        if (
+            scope["method"] in ("POST", "PUT", "PATCH")
+            and has_body
+            and not content_type.startswith("application/json")
+        ):
+            await refuse(
+                send,
+                415,
+                f"the body must be JSON sent with 'Content-Type: application/json', "
+                f"not {content_type or 'no Content-Type'}",
+                "unsupported_media_type",
+            )
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(Exception):

@@ -22,7 +22,7 @@ from pasar.serve.limits import RateLimiter
 from pasar.serve.metrics import Metrics
 from pasar.store.commerce import commerce_counts
 from pasar.store.db import Store
-from pasar.store.keys import any_active_key
+from pasar.store.keys import any_key_made
 
 
 class ModelPool:
@@ -104,9 +104,10 @@ class ServeState:
     _auth_on: bool = False
 
     def auth_required(self) -> bool:
-        """Keys are required as soon as one exists (checked at most once a second)."""
+        """Keys are required as soon as one was made, and stay required when every key is
+        revoked (checked at most once a second)."""
         now = time.monotonic()
         if now - self._auth_checked > 1.0:
-            self._auth_on = any_active_key(self.store)
+            self._auth_on = any_key_made(self.store)
             self._auth_checked = now
         return self._auth_on

@@ -88,6 +88,13 @@ def revoke_key(db: Store, *, name: str) -> None:
         row.revoked_at = utcnow()
 
 
+def any_key_made(db: Store) -> bool:
+    """Whether a key was ever made here, revoked or not: once one was, auth stays on (revoking
+    the last key must not silently open the server)."""
+    with db.session() as session:
+        return session.scalar(select(ApiKey.id).limit(1)) is not None
+
+
 def any_active_key(db: Store) -> bool:
     with db.session() as session:
         return (
