@@ -10,6 +10,7 @@ import openai
 import pytest
 from conftest import stop_before_fifth_word
 
+from pasar.models.registry import model_version, resolve_model
 from pasar.store.interactions import get_conversation, list_conversations
 from pasar.store.keys import create_key, revoke_key
 
@@ -44,7 +45,8 @@ def test_models_and_chat_are_recorded(server, greedy_hi):
     assert (
         reply["model"] == MODEL
         and reply["engine"] == "llamacpp"
-        and len(reply["model_version"]) == 12
+        and reply["model_version"] == model_version(resolve_model(MODEL))  # the weights' hash
+        and reply["model_version"].startswith("w-")
     )
     assert reply["usage"] == dict(zip(("prompt_tokens", "completion_tokens"), counts, strict=True))
     assert reply["sampling"]["temperature"] == 0 and reply["sampling"]["max_tokens"] == 20

@@ -51,6 +51,12 @@ def get_caller(request: Request, state: StateDep) -> KeyInfo | None:
 CallerDep = Annotated[KeyInfo | None, Depends(get_caller)]
 
 
+def visible_to(caller: KeyInfo | None) -> int | None:
+    """Whose stored rows a caller sees: all (None) with no keys on the server or an admin key,
+    else only the rows its own key created."""
+    return None if caller is None or caller.scope == "admin" else caller.id
+
+
 def require_admin(caller: CallerDep) -> KeyInfo | None:
     if caller is not None and caller.scope != "admin":
         raise APIError(

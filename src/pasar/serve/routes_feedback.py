@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from pasar.data.feedback import FORMATS, feedback_rows
 from pasar.data.files import jsonl_line
-from pasar.serve.deps import AdminDep, CallerDep, StateDep
+from pasar.serve.deps import AdminDep, CallerDep, StateDep, visible_to
 from pasar.serve.schemas import FeedbackCreate, FeedbackPublic
 from pasar.store.interactions import (
     add_feedback,
@@ -36,6 +36,7 @@ def create_feedback(body: FeedbackCreate, state: StateDep, caller: CallerDep) ->
         comment=body.comment,
         tags=body.tags,
         api_key_id=caller.id if caller else None,
+        visible_to=visible_to(caller),
     )
     state.metrics.feedback.labels(
         body.rating or ("correction" if body.correction else "comment")
@@ -53,16 +54,23 @@ def create_feedback(body: FeedbackCreate, state: StateDep, caller: CallerDep) ->
 @router.get("/conversations")
 def conversations(
     state: StateDep,
-    _: CallerDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    return {"object": "list", "data": list_conversations(state.store, limit=limit, offset=offset)}
+    """The caller's conversations (an admin key: everyone's)."""
+    rows = list_conversations(
+        state.store, limit=limit, offset=offset, visible_to=visible_to(caller)
+    )
+    return {"object": "list", "data": rows}
 
 
 @router.get("/conversations/{conversation_id}")
-def conversation(conversation_id: str, state: StateDep, _: CallerDep) -> dict[str, Any]:
-    return get_conversation(state.store, conversation_id=conversation_id)
+def conversation(conversation_id: str, state: StateDep, caller: CallerDep) -> dict[str, Any]:
+    """One of the caller's conversations; another key's answers 404, as a missing one."""
+    return get_conversation(
+        state.store, conversation_id=conversation_id, visible_to=visible_to(caller)
+    )
 
 
 @router.get("/admin/stats")

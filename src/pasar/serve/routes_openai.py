@@ -20,11 +20,12 @@ from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
 from pasar.models.engine import image_parts, message_text
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
-from pasar.serve.deps import CallerDep, StateDep
+from pasar.serve.deps import CallerDep, StateDep, visible_to
 from pasar.serve.errors import APIError, error_body, status_of
 from pasar.serve.schemas import ChatCompletionRequest
 from pasar.store.interactions import (
     ExchangeRecord,
+    check_conversation_access,
     choice_message_id,
     new_conversation_id,
     record_exchange,
@@ -131,6 +132,9 @@ def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     conversation_id = body.conversation_id or x_pasar_conversation or new_conversation_id()
+    check_conversation_access(
+        state.store, conversation_id=conversation_id, visible_to=visible_to(caller)
+    )
     record = ExchangeRecord(
         model=body.model,
         model_version=version,
@@ -147,6 +151,7 @@ def chat_completions(
             answers=answers,
             record=record,
             api_key_id=caller.id if caller else None,
+            visible_to=visible_to(caller),
         )
         for answer in answers:
             state.metrics.tokens.labels(body.model, "prompt").inc(answer.usage.prompt_tokens)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import selectinload
 
 from pasar.errors import PasarError
@@ -54,14 +54,19 @@ def record_exchange(
     answers: Sequence[ChatResult],
     record: ExchangeRecord,
     api_key_id: int | None = None,
+    visible_to: int | None = None,
 ) -> str:
     """Store the request's new messages and the answers (choices share one position).
 
     Messages already stored for the conversation are not stored again: clients send the whole
-    history with each request, so only the ones past the stored length are new.
+    history with each request, so only the ones past the stored length are new. With
+    ``visible_to`` (a key id), a conversation that key does not own is not found: one key
+    cannot append to another's conversation (see ``owned_by``).
     """
     with db.session() as session, session.begin():
         conversation = session.get(Conversation, conversation_id) if conversation_id else None
+        if conversation is not None and not owned_by(conversation, visible_to):
+            raise NotFoundError(f"no conversation with id {conversation_id!r}")
         if conversation is None:
             first_user = next((m for m in request_messages if m.get("role") == "user"), None)
             conversation = Conversation(
@@ -130,11 +135,17 @@ def add_feedback(
     comment: str | None = None,
     tags: Sequence[str] = (),
     api_key_id: int | None = None,
+    visible_to: int | None = None,
 ) -> int:
-    """Record feedback on an assistant message; returns the feedback id."""
+    """Record feedback on an assistant message; returns the feedback id. With ``visible_to``
+    (a key id) a message of a conversation that key does not own is not found."""
     with db.session() as session, session.begin():
         message = session.get(MessageRow, message_id)
-        if message is None or message.role != "assistant":
+        if (
+            message is None
+            or message.role != "assistant"
+            or not owned_by(message.conversation, visible_to)
+        ):
             raise NotFoundError(
                 f"no assistant message with id {message_id!r}: give the `id` of a chat "
                 "completion returned by this server"
@@ -152,7 +163,26 @@ def add_feedback(
         return feedback.id
 
 
-def list_conversations(db: Store, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+def owned_by(conversation: Conversation, visible_to: int | None) -> bool:
+    """Whether a caller sees a conversation: ``visible_to`` None sees all (no keys on the
+    server, or an admin key); a key id sees only the conversations it created."""
+    return visible_to is None or conversation.api_key_id == visible_to
+
+
+def check_conversation_access(db: Store, *, conversation_id: str, visible_to: int | None) -> None:
+    """NotFoundError when ``conversation_id`` exists and belongs to another key (a new id is
+    fine: the request will create it). Checked before generating, so another key's
+    conversation costs no compute and reveals nothing."""
+    with db.session() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is not None and not owned_by(conversation, visible_to):
+            raise NotFoundError(f"no conversation with id {conversation_id!r}")
+
+
+def list_conversations(
+    db: Store, *, limit: int = 50, offset: int = 0, visible_to: int | None = None
+) -> list[dict[str, Any]]:
+    """The newest conversations first; with ``visible_to``, only that key's."""
     with db.session() as session:
         counts = (
             select(MessageRow.conversation_id, func.count().label("n"))
@@ -162,6 +192,7 @@ def list_conversations(db: Store, *, limit: int = 50, offset: int = 0) -> list[d
         rows = session.execute(
             select(Conversation, func.coalesce(counts.c.n, 0))
             .outerjoin(counts, counts.c.conversation_id == Conversation.id)
+            .where(true() if visible_to is None else Conversation.api_key_id == visible_to)
             .order_by(Conversation.updated_at.desc(), Conversation.id)
             .limit(limit)
             .offset(offset)
@@ -217,14 +248,17 @@ def message_dict(message: MessageRow) -> dict[str, Any]:
     return out
 
 
-def get_conversation(db: Store, *, conversation_id: str) -> dict[str, Any]:
+def get_conversation(
+    db: Store, *, conversation_id: str, visible_to: int | None = None
+) -> dict[str, Any]:
+    """A conversation with its messages and feedback; another key's is not found."""
     with db.session() as session:
         conversation = session.scalar(
             select(Conversation)
             .where(Conversation.id == conversation_id)
             .options(selectinload(Conversation.messages).selectinload(MessageRow.feedback))
         )
-        if conversation is None:
+        if conversation is None or not owned_by(conversation, visible_to):
             raise NotFoundError(f"no conversation with id {conversation_id!r}")
         return {
             "id": conversation.id,
