@@ -28,7 +28,9 @@ router = APIRouter(prefix="/v1/disputes", tags=["disputes"])
 
 
 @router.post("/refund/decide")
-def refund_decide(body: RefundRequest, state: StateDep, _: CallerDep) -> RefundDecision:
+def refund_decide(body: RefundRequest, state: StateDep, caller: CallerDep) -> RefundDecision:
+    """A buyer-facing key's own carrier events, shipping cost and dispute count are ignored:
+    only an admin key (or a server without keys) may supply facts the store does not hold."""
     # imported here: scikit-learn and the embedder are loaded on the first dispute, not at start
     from pasar.apps.disputes.cases import build_case
     from pasar.apps.disputes.features import default_embedder
@@ -36,7 +38,8 @@ def refund_decide(body: RefundRequest, state: StateDep, _: CallerDep) -> RefundD
     from pasar.apps.disputes.refund import decide
 
     policy = load_policy()
-    case = build_case(state.store, body, policy)
+    trusted = caller is None or caller.scope == "admin"
+    case = build_case(state.store, body, policy, trusted=trusted)
     model_dir = state.settings.home / "disputes" / "refund-model"
     model = (
         load_model(model_dir, policy, default_embedder())

@@ -24,6 +24,7 @@ from pasar.apps.disputes.logistics import (
 from pasar.apps.disputes.policy import PolicyConfig
 from pasar.apps.disputes.schemas import (
     BuyerHistory,
+    Logistics,
     RefundCase,
     RefundRequest,
 )
@@ -83,6 +84,22 @@ def disputed_items(order: dict[str, Any], item_ids: list[str] | None) -> list[di
     return [by_id[i] for i in item_ids]
 
 
+def caller_logistics(
+    request: RefundRequest, tracking: list[str], store_status: str, trusted: bool
+) -> Logistics | None:
+    """The caller's carrier events, when they may be used: only from a trusted caller, only
+    for this order's tracking numbers, and never saying more than the store knows (an order
+    the store holds as not shipped cannot have been delivered). Facts the store holds win."""
+    given = request.logistics
+    if given is None or not trusted:
+        return None
+    if not set(given.tracking_ids) <= set(tracking):
+        return None
+    if store_status == "not_shipped" and given.status != "not_shipped":
+        return None
+    return given
+
+
 def case_from_order(
     order: dict[str, Any],
     *,
@@ -90,20 +107,26 @@ def case_from_order(
     request: RefundRequest,
     policy: PolicyConfig,
     case_id: str,
+    trusted: bool = True,
 ) -> RefundCase:
-    """Join a request with an order document (the shape of ``pasar.store.commerce.get_order``)."""
+    """Join a request with an order document (the shape of ``pasar.store.commerce.get_order``).
+
+    ``trusted`` says whether the caller's own facts (carrier events, return shipping cost,
+    prior-dispute count) may be used: the CLI's operator, a server without keys or an admin
+    key. A buyer-facing caller's facts are ignored; the store's and pasar's estimates stand."""
     items = disputed_items(order, request.item_ids)
     top = max(items, key=lambda i: i["price"])  # the category of the most valuable item rules
     category = policy.category_of(top["name"])
     cross_border = request.seller.country.upper() not in ("US", "USA")
     tracking = [t for f in order["fulfillments"] for t in f["tracking_id"]]
-    logistics = request.logistics or synthetic_logistics(
+    store_status = status_from_order(order["status"])
+    logistics = caller_logistics(request, tracking, store_status, trusted) or synthetic_logistics(
         order["order_id"],
         tracking_ids=tracking,
-        status=status_from_order(order["status"]),
+        status=store_status,
         cross_border=cross_border,
     )
-    if request.return_shipping_cost is not None:
+    if request.return_shipping_cost is not None and trusted:
         shipping, shipping_source = request.return_shipping_cost, "input"
     else:
         shipping = estimate_return_shipping(category, cross_border=cross_border)
@@ -126,14 +149,17 @@ def case_from_order(
         return_shipping_source=shipping_source,
         logistics=logistics,
         buyer=BuyerHistory(
-            orders=max(user_orders - 1, 0), prior_disputes=request.buyer_prior_disputes or 0
+            orders=max(user_orders - 1, 0),
+            prior_disputes=(request.buyer_prior_disputes or 0) if trusted else 0,
         ),
         seller=request.seller,
         language=detect_language(text) if text.strip() else None,
     )
 
 
-def build_case(db: Store, request: RefundRequest, policy: PolicyConfig) -> RefundCase:
+def build_case(
+    db: Store, request: RefundRequest, policy: PolicyConfig, *, trusted: bool = True
+) -> RefundCase:
     """The case for a request, read from the store (unknown order id: NotFoundError, which
     says how to import the data when the store holds no orders at all)."""
     try:
@@ -152,4 +178,5 @@ def build_case(db: Store, request: RefundRequest, policy: PolicyConfig) -> Refun
         request=request,
         policy=policy,
         case_id=request.case_id or f"case-{order['order_id'].lstrip('#')}",
+        trusted=trusted,
     )

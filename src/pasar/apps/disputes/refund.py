@@ -57,17 +57,41 @@ def cite_evidence(case: RefundCase, policy: PolicyConfig) -> list[Citation]:
     ]
 
 
+# Claims only a buyer holding the goods can make: on an order the store holds as not shipped,
+# the claim contradicts the store, and a person decides.
+CLAIMS_NEEDING_THE_GOODS = ("damaged", "not_as_described", "wrong_item")
+
+
+def contradiction(case: RefundCase) -> str | None:
+    """Why the buyer's claim contradicts the store's facts, or None."""
+    if case.logistics.status == "not_shipped" and case.reason in CLAIMS_NEEDING_THE_GOODS:
+        return (
+            f"the buyer says {case.reason.replace('_', ' ')}, but the store holds order "
+            f"{case.order_id} as not shipped: routed to a human"
+        )
+    return None
+
+
 def decide(case: RefundCase, policy: PolicyConfig, model: RefundModel | None) -> RefundDecision:
     proposal = model.propose([case])[0] if model is not None else rules_baseline(case, policy)
     outcome = apply_policy(case, proposal, policy)
-    needs_human = model is not None and proposal.confidence < policy.human_review_below
+    conflict = contradiction(case)
+    needs_human = conflict is not None or (
+        model is not None and proposal.confidence < policy.human_review_below
+    )
     rationale = cite_evidence(case, policy)
     rationale += [Citation(evidence="policy", fact=a) for a in outcome.adjustments]
+    if conflict:
+        rationale.append(Citation(evidence="store.order vs buyer request", fact=conflict))
     rationale.append(
         Citation(
             evidence="model" if model is not None else "rules",
             fact=f"confidence {proposal.confidence:.2f}"
-            + (f" < {policy.human_review_below}: routed to a human" if needs_human else ""),
+            + (
+                f" < {policy.human_review_below}: routed to a human"
+                if needs_human and not conflict
+                else ""
+            ),
         )
     )
     reply, language = render_reply(
