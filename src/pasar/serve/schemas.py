@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Limits on what one request may ask for: a hostile client must not buy unbounded compute or
+# memory with one body (the body itself is capped by PASAR_MAX_REQUEST_BYTES).
+MAX_ANSWER_TOKENS = 8192  # no local model here has a larger context window
+MAX_CHOICES = 8
+MAX_STOPS, MAX_STOP_CHARS = 4, 64  # OpenAI's own limit is 4 stop strings
+MAX_SCHEMA_BYTES = 32_000  # a JSON schema or tool list: grammars grow with it
+
+
+def _no_nul(text: str, where: str) -> None:
+    if "\x00" in text:
+        raise ValueError(f"{where} contains a NUL character (\\u0000); remove it")
 
 
 class ChatMessage(BaseModel):
@@ -13,7 +26,18 @@ class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
     tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
+    tool_call_id: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _check_content(self) -> ChatMessage:
+        if isinstance(self.content, str):
+            _no_nul(self.content, "content")
+        for j, part in enumerate(self.content if isinstance(self.content, list) else []):
+            if part.get("type") == "text":
+                if not isinstance(part.get("text"), str):
+                    raise ValueError(f"content[{j}].text must be a string")
+                _no_nul(part["text"], f"content[{j}].text")
+        return self
 
 
 class JSONSchemaFormat(BaseModel):
@@ -48,11 +72,11 @@ class ChatCompletionRequest(BaseModel):
 
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_ANSWER_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_ANSWER_TOKENS)
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
-    n: int = Field(1, ge=1, le=16)
+    n: int = Field(1, ge=1, le=MAX_CHOICES)
     stop: str | list[str] | None = None
     seed: int | None = None
     stream: bool = False
@@ -67,6 +91,20 @@ class ChatCompletionRequest(BaseModel):
     def _check(self) -> ChatCompletionRequest:
         if self.stream and self.n > 1:
             raise ValueError("n > 1 cannot be streamed; use stream=false or n=1")
+        if len(self.stop_list) > MAX_STOPS:
+            raise ValueError(f"give at most {MAX_STOPS} stop strings")
+        for stop in self.stop_list:
+            if len(stop) > MAX_STOP_CHARS:
+                raise ValueError(f"a stop string may have at most {MAX_STOP_CHARS} characters")
+        for name, value in (
+            ("tools", self.tools),
+            ("response_format", self.response_format and self.response_format.model_dump()),
+        ):
+            if value and len(json.dumps(value, default=str)) > MAX_SCHEMA_BYTES:
+                raise ValueError(
+                    f"{name} is larger than {MAX_SCHEMA_BYTES} bytes as JSON; send a smaller "
+                    "schema (constrained decoding compiles it into a grammar)"
+                )
         return self
 
     @property
