@@ -41,33 +41,76 @@ def fmt(value: Any, digits: int = 3) -> str:
     )
 
 
+PAIRS = ["en-id", "en-ms", "en-th", "en-vi", "en-tl"]
+
+
+def markdown(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def pair_cell(pair: dict[str, Any]) -> str:
+    return f"{fmt(pair.get('chrf'), 1)} ({fmt(pair.get('copy_source', {}).get('chrf'), 1)})"
+
+
 def table(reports: list[dict[str, Any]]) -> str:
-    pairs = ["en-id", "en-ms", "en-th", "en-vi", "en-tl"]
-    head = (
-        "| model | gen tok/s | prompt tok/s | ceiling tok/s | model MiB | "
-        + " | ".join(f"chrF {p}" for p in pairs)
-        + " | chrF mean (copy) | verifiers | JSON free / constrained | tool calls valid / right"
-        " | Taskbot held-out | score |"
-    )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    """Three tables: capabilities (with the score), translation per pair, speed and memory."""
+    capability, translation, speed = [], [], []
     for r in reports:
-        s, sp, tr = r["summary"], r.get("speed", {}), r.get("translation", {})
+        s, name = r["summary"], f"`{r['model']}`"
         st, tb, ver = r.get("structured", {}), r.get("taskbot", {}), r.get("verifiers", {})
-        chrf = [fmt(tr.get("pairs", {}).get(p, {}).get("chrf"), 1) for p in pairs]
-        done = tb.get("episodes")
-        lines.append(
-            f"| `{r['model']}` | {fmt(s['gen_tokens_per_s'], 1)}"
-            f" | {fmt(s['prompt_tokens_per_s'], 1)}"
-            f" | {fmt(sp.get('bandwidth_ceiling_tokens_per_s'), 1)} | {fmt(s['model_rss_mib'])} | "
-            + " | ".join(chrf)
-            + f" | {fmt(s['mean_chrf'], 1)} ({fmt(s['mean_copy_chrf'], 1)})"
-            f" | {fmt(s['verifier_pass_rate'])} (n={ver.get('prompts', '–')})"
-            f" | {fmt(st.get('json_free_valid'))} / {fmt(st.get('json_constrained_valid'))}"
-            f" | {fmt(st.get('tool_call_valid'))} / {fmt(s['tool_call_correct'])}"
-            f" | {fmt(s['taskbot_completion'])} (n={done if done is not None else '–'})"
-            f" | {capability_score(s):.3f} |"
+        capability.append(
+            [
+                name,
+                f"{fmt(s['mean_chrf'], 1)} ({fmt(s['mean_copy_chrf'], 1)})",
+                f"{fmt(s['verifier_pass_rate'])} (n={ver.get('prompts', '–')})",
+                f"{fmt(st.get('json_free_valid'))} / {fmt(st.get('json_constrained_valid'))}",
+                f"{fmt(st.get('tool_call_valid'))} / {fmt(s['tool_call_correct'])}",
+                f"{fmt(s['taskbot_completion'])} (n={tb.get('episodes', '–')})",
+                f"**{capability_score(s):.3f}**",
+            ]
         )
-    return "\n".join(lines) + "\n"
+        pairs = r.get("translation", {}).get("pairs", {})
+        translation.append([name] + [pair_cell(pairs.get(p, {})) for p in PAIRS])
+        sp = r.get("speed", {})
+        speed.append(
+            [
+                name,
+                fmt(s["gen_tokens_per_s"], 1),
+                fmt(s["prompt_tokens_per_s"], 1),
+                fmt(sp.get("bandwidth_ceiling_tokens_per_s"), 1),
+                fmt(sp.get("share_of_ceiling")),
+                fmt(s["model_rss_mib"]),
+            ]
+        )
+    return (
+        markdown(
+            [
+                "model",
+                "chrF mean (copy floor)",
+                "verifiers pass",
+                "JSON valid: free / constrained",
+                "tool calls: valid / right",
+                "Taskbot completion",
+                "score",
+            ],
+            capability,
+        )
+        + "\n"
+        + markdown(["model", *(f"chrF {p} (copy)" for p in PAIRS)], translation)
+        + "\n"
+        + markdown(
+            [
+                "model",
+                "generation tok/s",
+                "prompt tok/s",
+                "ceiling tok/s",
+                "share of ceiling",
+                "memory added, MiB",
+            ],
+            speed,
+        )
+    )
 
 
 def main() -> None:

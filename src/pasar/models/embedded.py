@@ -372,7 +372,7 @@ def install_model(
         return whole
     target = assembled_path(card, home)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # one per process
     digest = hashlib.sha256()
     with partial.open("wb") as out:
         for _, path in slices:
