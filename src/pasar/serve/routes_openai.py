@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
+from pasar.apps.taskbot.serving import SESSION_SCOPE
 from pasar.apps.vision.images import data_url_bytes
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
@@ -104,6 +105,7 @@ def chat_completions(
     x_pasar_conversation: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict[str, Any] | StreamingResponse:
     engine, version = state.models.get(body.model)
+    SESSION_SCOPE.set(str(caller.id) if caller else "")  # an agent's sessions are per key
     messages = engine_messages(body)
     image = next(image_parts(messages), None)
     if image is not None and not engine.reads_images:

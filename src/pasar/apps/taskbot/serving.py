@@ -3,11 +3,12 @@ and ``taskbot-flows`` (the flows agent), for ``pasar serve``, its web UI and any
 
 The chat API is stateless: each request carries the whole conversation. An agent's state (the
 authenticated user, the flow's slots, the change waiting for a yes) lives in memory under a
-hash of the conversation so far, and the next request whose earlier messages hash the same
-continues it. A conversation this server does not know (a restart, another replica, an edited
-history) starts a new session, so the agent asks the user to authenticate again: the policy
-holds whatever the client sends. Changes are made in the server's store, as with
-``pasar taskbot chat``; ``pasar store import`` loads the data.
+hash of the caller (the API key) and the conversation so far; the next request of the same
+caller whose earlier messages hash the same continues it. A conversation this server does not
+know (a restart, another replica, an edited history, another caller's transcript) starts a new
+session, so the agent asks the user to authenticate again: the policy holds whatever the client
+sends. Changes are made in the server's store, as with ``pasar taskbot chat``; ``pasar store
+import`` loads the data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +32,16 @@ from pasar.store.db import Store
 TASKBOT_MODELS = ("taskbot", "taskbot-flows")
 
 
-def conversation_key(messages: list[Message]) -> str:
-    """The hash a session is kept under: the user and assistant turns, in order."""
+# Who is calling: the server sets it per request (the API key's id). A session is kept under
+# the caller too, so replaying another caller's transcript (a signed-in session, a change
+# waiting for "yes") starts a new session that must authenticate again.
+SESSION_SCOPE: ContextVar[str] = ContextVar("taskbot_session_scope", default="")
+
+
+def conversation_key(messages: list[Message], scope: str = "") -> str:
+    """The hash a session is kept under: the caller and the user and assistant turns."""
     turns = [[m["role"], m["content"]] for m in messages if m["role"] in ("user", "assistant")]
-    return hashlib.sha256(json.dumps(turns, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([scope, turns], ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass
@@ -63,7 +71,7 @@ class TaskbotEngine(Engine):
 
     def _session(self, earlier: list[Message], text: str) -> Session:
         with self._lock:
-            session = self._sessions.pop(conversation_key(earlier), None)
+            session = self._sessions.pop(conversation_key(earlier, SESSION_SCOPE.get()), None)
         if session is None:
             detected = detect_language(text)
             language = detected if detected in LANGUAGE_NAMES else "en"
@@ -87,7 +95,8 @@ class TaskbotEngine(Engine):
             session.env.user_says(text)
             answer = session.agent.respond(text)
             session.env.agent_says(answer)
-        self._keep(conversation_key([*messages, {"role": "assistant", "content": answer}]), session)
+        after = [*messages, {"role": "assistant", "content": answer}]
+        self._keep(conversation_key(after, SESSION_SCOPE.get()), session)
         return answer
 
     def _complete(
