@@ -45,10 +45,18 @@ def test_forged_carrier_events_and_costs_do_not_decide(make_server, tmp_path: Pa
     retail = load_retail_json(DB)
     server = make_server(f"sqlite:///{tmp_path / 's.db'}")
     import_retail(server.store, retail)
-    user_key, _ = create_key(server.store, name="shop-frontend", scope="user")
+    user_key, _ = create_key(server.store, name="shop-frontend", scope="disputes")
+    chat_key, _ = create_key(server.store, name="chat-app", scope="user")
     admin_key, _ = create_key(server.store, name="ops", scope="admin")
     server.app.state.pasar._auth_checked = -1e9
     pending = next(o for o in retail["orders"].values() if o["status"] == "pending")
+    # The disputes endpoints show customer data: a plain user key is refused.
+    r = httpx.post(
+        f"{server.url}/v1/disputes/refund/decide",
+        json={"order_id": pending["order_id"], "reason": "not_received"},
+        headers={"Authorization": f"Bearer {chat_key}"},
+    )
+    assert r.status_code == 403 and "--scope disputes" in r.json()["error"]["message"]
     body = {"order_id": pending["order_id"], "reason": "damaged", "logistics": FORGED}
 
     for key in (user_key, admin_key):  # a foreign tracking number is ignored for everyone
@@ -61,7 +69,8 @@ def test_forged_carrier_events_and_costs_do_not_decide(make_server, tmp_path: Pa
             "not shipped: routed to a human" in evidence(decision)["store.order vs buyer request"]
         )
 
-    # A buyer-facing key's own shipping cost and dispute count are ignored; an admin's count.
+    # A buyer-facing (disputes) key's own shipping cost and dispute count are ignored; an
+    # admin's count.
     delivered = next(o for o in retail["orders"].values() if o["status"] == "delivered")
     claim = {
         "order_id": delivered["order_id"],

@@ -21,7 +21,11 @@ def create_command(
         str, typer.Argument(help="A name to tell the key apart, e.g. the team or app.")
     ],
     scope: Annotated[
-        str, typer.Option(help="user: chat and feedback; admin: also stats and export.")
+        str,
+        typer.Option(
+            help="user: chat and feedback on its own conversations; disputes: also the "
+            "disputes endpoints (customer data); admin: everything, stats and export included."
+        ),
     ] = "user",
     rate_limit: Annotated[int, typer.Option(help="Requests per minute allowed to this key.")] = 600,
 ) -> None:

@@ -68,3 +68,19 @@ def require_admin(caller: CallerDep) -> KeyInfo | None:
 
 
 AdminDep = Annotated[KeyInfo | None, Depends(require_admin)]
+
+
+def require_disputes(caller: CallerDep) -> KeyInfo | None:
+    """The disputes endpoints show customers' names, addresses and card digits: they need a
+    disputes or admin key (any caller when the server has no keys)."""
+    if caller is not None and caller.scope not in ("disputes", "admin"):
+        raise APIError(
+            403,
+            "the disputes endpoints need a disputes key (`pasar keys create NAME --scope "
+            "disputes`) or an admin key",
+            code="disputes_scope_required",
+        )
+    return caller
+
+
+DisputesDep = Annotated[KeyInfo | None, Depends(require_disputes)]

@@ -22,13 +22,13 @@ from fastapi.responses import Response
 from pasar.apps.disputes.chargeback import assemble_evidence
 from pasar.apps.disputes.policy import load_policy
 from pasar.apps.disputes.schemas import ChargebackRequest, RefundDecision, RefundRequest
-from pasar.serve.deps import CallerDep, StateDep
+from pasar.serve.deps import DisputesDep, StateDep
 
 router = APIRouter(prefix="/v1/disputes", tags=["disputes"])
 
 
 @router.post("/refund/decide")
-def refund_decide(body: RefundRequest, state: StateDep, caller: CallerDep) -> RefundDecision:
+def refund_decide(body: RefundRequest, state: StateDep, caller: DisputesDep) -> RefundDecision:
     """A buyer-facing key's own carrier events, shipping cost and dispute count are ignored:
     only an admin key (or a server without keys) may supply facts the store does not hold."""
     # imported here: scikit-learn and the embedder are loaded on the first dispute, not at start
@@ -50,13 +50,15 @@ def refund_decide(body: RefundRequest, state: StateDep, caller: CallerDep) -> Re
 
 
 @router.post("/chargeback/checklist")
-def chargeback_checklist(body: ChargebackRequest, state: StateDep, _: CallerDep) -> dict[str, Any]:
+def chargeback_checklist(
+    body: ChargebackRequest, state: StateDep, _: DisputesDep
+) -> dict[str, Any]:
     checklist = assemble_evidence(state.store, body, load_policy())
     return checklist.model_dump() | {"missing": checklist.missing}
 
 
 @router.post("/chargeback/packet")
-def chargeback_packet(body: ChargebackRequest, state: StateDep, _: CallerDep) -> Response:
+def chargeback_packet(body: ChargebackRequest, state: StateDep, _: DisputesDep) -> Response:
     from pasar.apps.disputes.defense import build_defense
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,9 @@ from pasar.store.db import Store
 from pasar.store.interactions import NotFoundError
 from pasar.store.schema import ApiKey, utcnow
 
-SCOPES = ("user", "admin")
+# user: chat and feedback on its own conversations; disputes: also refund decisions and
+# chargeback packets (they show customers' names, addresses and card digits); admin: everything.
+SCOPES = ("user", "disputes", "admin")
 
 
 @dataclass(frozen=True)
