@@ -18,9 +18,9 @@ The packages' own ``__init__`` files are never imported: the slices are located 
 ``importlib.util.find_spec``.
 
 Each model has a card (``pasar models show NAME``): source, license, provenance, languages,
-instruct or base, measured speed, and the sampling defaults that suit it. Speeds are read from
-``docs/results/scorecard-*.json`` (``pasar eval scorecard``) when the model was measured; the
-figures below are what the models issue measured before the scorecard existed.
+instruct or base, measured speed, and the sampling defaults that suit it. The speeds are the
+scorecard's (``pasar eval scorecard``, docs/models.md): llama.cpp on this 2-core machine, a
+512-token prompt and 128 generated tokens.
 """
 
 from __future__ import annotations
@@ -264,10 +264,6 @@ GEMMA_270M = ModelCard(
 )
 
 CARDS: dict[str, ModelCard] = {c.name: c for c in (QWEN_15B, QWEN_05B, GEMMA_270M, SMOLLM2)}
-
-# Back-compatible names for the 135M model, which the tests use where they claim no quality.
-EMBEDDED_NAME = SMOLLM2.name
-EMBEDDED_FILE = SMOLLM2.file
 
 
 def chunk_file(chunk: Chunk) -> Path | None:
