@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, run_pasar
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -350,12 +350,17 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, shards: Path, 
             "2",
             "--out",
             str(tmp_path / "two"),
+            "--name",
+            "scratch-ddp",
         ],
         capture_output=True,
         text=True,
     )
     assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
     reports = [json.loads((tmp_path / r / "train-report.json").read_text()) for r in ("one", "two")]
+    # Registered once, by the main process, with its lineage.
+    shown = json.loads(run_pasar("models", "show", "scratch-ddp").stdout)
+    assert shown["lineage"]["method"] == "pretrain-full" and shown["version"].startswith("w-")
     assert [r["processes"] for r in reports] == [1, 2]
 
     def losses(run: str) -> list:

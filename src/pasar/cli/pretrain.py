@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -287,14 +288,14 @@ def train_command(
         raise ValueError(f"--method {method}: give full or lora")
     if mixed_precision not in ("no", "bf16", "fp16"):
         raise ValueError(f"--mixed-precision {mixed_precision}: give no, bf16 or fp16")
-    for name, value in (
+    for flag, value in (
         ("--max-steps", max_steps),
         ("--seq-len", seq_len),
         ("--batch-size", batch_size),
         ("--save-every", save_every),
     ):
         if value < 1:
-            raise ValueError(f"{name} {value}: give at least 1")
+            raise ValueError(f"{flag} {value}: give at least 1")
     config = PretrainConfig(
         model=model,
         shards=shards,
@@ -323,7 +324,7 @@ def train_command(
         f"{(report['flops_per_s'] or 0) / 1e9:.1f} GFLOP/s"
     )
     console.print(f"model: {out}; log: {out / 'log.jsonl'}; curves: {out / 'loss.png'}")
-    if name:
+    if name and os.environ.get("RANK", "0") == "0":  # once, by the main process (torchrun)
         from pasar.models.registry import register_trained, trained_lineage
 
         lineage = trained_lineage(
