@@ -20,18 +20,24 @@ MIN_CHAT_TOKENS_PER_S = 10.0
 CAPABILITIES = ("mean_chrf", "verifier_pass_rate", "tool_call_correct", "taskbot_completion")
 
 
-def capability_score(summary: dict[str, Any]) -> float:
-    values = [(summary[k] / 100 if k == "mean_chrf" else summary[k]) or 0.0 for k in CAPABILITIES]
-    return sum(values) / len(values)
+def capability_score(summary: dict[str, Any]) -> float | None:
+    """The mean of the four capabilities; None while any of them is unmeasured."""
+    values = [summary[k] for k in CAPABILITIES]
+    if any(v is None for v in values):
+        return None
+    return (values[0] / 100 + sum(values[1:])) / len(values)
 
 
 def choose_default(reports: list[dict[str, Any]]) -> str | None:
+    """The rule of docs/models.md (only fully measured models compete)."""
     usable = [
         r
         for r in reports
-        if r.get("instruct") and (r["summary"]["gen_tokens_per_s"] or 0) >= MIN_CHAT_TOKENS_PER_S
+        if r.get("instruct")
+        and (r["summary"]["gen_tokens_per_s"] or 0) >= MIN_CHAT_TOKENS_PER_S
+        and capability_score(r["summary"]) is not None
     ]
-    best = max(usable, key=lambda r: capability_score(r["summary"]), default=None)
+    best = max(usable, key=lambda r: capability_score(r["summary"]) or 0.0, default=None)
     return best["model"] if best else None
 
 
@@ -67,7 +73,7 @@ def table(reports: list[dict[str, Any]]) -> str:
                 f"{fmt(st.get('json_free_valid'))} / {fmt(st.get('json_constrained_valid'))}",
                 f"{fmt(st.get('tool_call_valid'))} / {fmt(s['tool_call_correct'])}",
                 f"{fmt(s['taskbot_completion'])} (n={tb.get('episodes', '–')})",
-                f"**{capability_score(s):.3f}**",
+                f"**{fmt(capability_score(s))}**",
             ]
         )
         pairs = r.get("translation", {}).get("pairs", {})
@@ -124,7 +130,7 @@ def main() -> None:
     for r in reports:
         card = CARDS.get(r["model"])
         r["instruct"] = card.instruct if card else True
-    reports.sort(key=lambda r: -capability_score(r["summary"]))
+    reports.sort(key=lambda r: -(capability_score(r["summary"]) or -1.0))
     default = choose_default(reports)
     text = table(reports) + (
         f"\nDefault by the rule (instruct, generation ≥ {MIN_CHAT_TOKENS_PER_S:.0f} tok/s, best "

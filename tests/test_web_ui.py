@@ -58,7 +58,7 @@ def test_chat_stream_feedback_and_history(make_server, tmp_path: Path, page: Pag
 
     ask(page, "Hi")
     answer = page.locator(".bubble.assistant").last
-    expect(answer.locator(".text")).to_have_text(expected)
+    expect(answer.locator(".text")).to_have_text(expected, timeout=60_000)  # the model loads
     answer.get_by_test_id("thumbs-up").click()
     expect(answer.locator(".status")).to_have_text("Thanks")
 
@@ -130,7 +130,9 @@ def test_ui_asks_for_a_key_when_the_server_needs_one(
     page.locator("#key-save").click()
     expect(page.get_by_test_id("model")).to_have_value("smollm2-135m-instruct")
     ask(page, "Hi")
-    expect(page.locator(".bubble.assistant .text")).to_have_text(greedy_hi(512).text)
+    expect(page.locator(".bubble.assistant .text")).to_have_text(
+        greedy_hi(512).text, timeout=60_000
+    )
 
 
 def test_disputes_page_decides_refunds_and_builds_packets(make_server, tmp_path: Path, page: Page):

@@ -8,12 +8,13 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pasar.apps.listing.catalog import catalog_format, read_catalog, write_catalog
 from pasar.apps.listing.localize import LocalizeConfig, Localizer
+from pasar.config import get_settings
 from pasar.data.files import write_jsonl
 from pasar.pipelines.local import RunConfig, run_local
 
@@ -90,6 +91,9 @@ def localize_catalog(
 ) -> dict[str, Any]:
     """Localize ``catalog`` into ``out`` (same format rules: .csv, .jsonl, .parquet)."""
     catalog_format(out)
+    # The default model is named here, so that Ray workers (other processes, other settings)
+    # run the model this process meant, and a resumed job's fingerprint names it.
+    config = replace(config, model=config.model or get_settings().model)
     rows = read_catalog(catalog)[: options.limit]
     run = RunConfig(
         work_dir=work_dir(out),
