@@ -279,8 +279,7 @@ def load_engine(
     kind = engine or settings.engine or spec.engine
     if kind not in ENGINES:
         raise ValueError(f"engine {kind!r} is not one of {', '.join(ENGINES)}")
-    require_weights(spec)
-    spec = ensure_weights(spec, settings)
+    spec = ensure_weights(spec, settings)  # refuses missing weights, saying what to do
     if spec.engine == "vision":
         raise ValueError(
             f"model {spec.name!r} ({spec.source}) is a vision model, a `pasar vision train` "
