@@ -13,7 +13,13 @@ Scope = dict[str, Any]
 
 
 class BodySizeLimit:
-    """Refuse bodies over ``max_bytes``: by Content-Length, or while reading a chunked body."""
+    """Refuse bodies over ``max_bytes`` with 413: by Content-Length before reading, or while
+    reading a chunked body, as soon as the count passes the limit (the rest is never read).
+
+    The 413 is sent from here; the route then sees the client as gone (``http.disconnect``),
+    and whatever it answers is dropped. Raising from ``receive`` instead would reach FastAPI's
+    body parser, which turns any error into a 400.
+    """
 
     def __init__(self, app: Any, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -27,19 +33,25 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         seen = 0
+        refused = False
 
         async def counted_receive() -> Any:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise BodyTooLarge
+                refused = True
+                await self._refuse(send)
+                return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counted_receive, send)
-        except BodyTooLarge:
-            await self._refuse(send)
+        async def guarded_send(message: Any) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counted_receive, guarded_send)
 
     async def _refuse(self, send: Any) -> None:
         await refuse(
@@ -58,7 +70,10 @@ async def refuse(send: Any, status: int, message: str, code: str) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -105,10 +120,6 @@ class RequestGuard:
             )
             return
         await self.app(scope, receive, send)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class RateLimiter:
