@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from pasar.cli.output import console, run_guarded, write_report
+from pasar.cli.output import console, err_console, run_guarded, write_report
 from pasar.data.feedback import FORMATS, feedback_rows
 from pasar.data.files import write_jsonl
+from pasar.data.redact import redact_rows
 from pasar.store.db import open_configured_store
 from pasar.store.interactions import add_feedback, feedback_examples
 
@@ -45,19 +47,50 @@ def export_command(
         ),
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Also write counts as JSON here.")] = None,
+    redact: Annotated[
+        bool,
+        typer.Option(
+            "--redact/--no-redact",
+            help="Replace emails, phone numbers, street addresses, card numbers and order/user "
+            "ids with {{EMAIL}}, {{PHONE}}, … (default). --no-redact writes the raw text.",
+        ),
+    ] = True,
 ) -> None:
     """Write the store's feedback as a dataset: thumbs up = desirable, thumbs down = undesirable,
-    a correction = a (correction, answer) pair and an SFT example of the correction."""
+    a correction = a (correction, answer) pair and an SFT example of the correction.
+
+    Personal data is redacted by default (`pasar.data.redact`). Whoever runs the CLI owns the
+    store, so `--no-redact` is allowed here, with a warning that the file holds personal data."""
     if format not in FORMATS:
         raise ValueError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
     examples = feedback_examples(
         open_configured_store(), since=since, model=model, model_version=model_version
     )
-    n = write_jsonl(feedback_rows(examples, format), out)
-    console.print(f"wrote {n} {format} rows from {len(examples)} answers with feedback to {out}")
+    rows = feedback_rows(examples, format)
+    if redact:
+        rows = redact_rows(rows)
+    else:
+        err_console.print(
+            f"[bold yellow]warning:[/] --no-redact: {escape(str(out))} holds personal data "
+            "(emails, phone numbers, addresses, card numbers, order and user ids) as customers "
+            "wrote it; "
+            "do not share it or train a model others can query on it",
+            highlight=False,
+        )
+    n = write_jsonl(rows, out)
+    console.print(
+        f"wrote {n} {format} rows from {len(examples)} answers with feedback to {out}"
+        + ("" if redact else " (not redacted)")
+    )
     write_report(
         report,
-        {"format": format, "rows": n, "answers_with_feedback": len(examples), "out": str(out)},
+        {
+            "format": format,
+            "rows": n,
+            "answers_with_feedback": len(examples),
+            "out": str(out),
+            "redacted": redact,
+        },
     )
 
 

@@ -10,7 +10,9 @@ from fastapi.responses import Response
 
 from pasar.data.feedback import FORMATS, feedback_rows
 from pasar.data.files import jsonl_line
+from pasar.data.redact import redact_rows
 from pasar.serve.deps import AdminDep, CallerDep, StateDep, visible_to
+from pasar.serve.errors import APIError
 from pasar.serve.schemas import FeedbackCreate, FeedbackPublic
 from pasar.store.interactions import (
     add_feedback,
@@ -84,15 +86,43 @@ def admin_stats(state: StateDep, _: AdminDep) -> dict[str, Any]:
 @router.get("/admin/export")
 def export(
     state: StateDep,
-    _: AdminDep,
+    caller: AdminDep,
     format: Annotated[str, Query(description=f"One of {', '.join(FORMATS)}")] = "sft",
     since: datetime | None = None,
     model: str | None = None,
+    redact: Annotated[
+        bool,
+        Query(
+            description="Replace emails, phone numbers, street addresses, card numbers and "
+            "order/user ids with {{EMAIL}}, {{PHONE}}, … (default true). false needs an "
+            "admin key."
+        ),
+    ] = True,
 ) -> Response:
+    """Feedback as a JSONL training file, redacted of personal data (``pasar.data.redact``).
+
+    The whole endpoint needs an admin key (``AdminDep``: a user or disputes key gets 403).
+    ``redact=false`` is honoured only for a caller that presented an admin-scope key: on a
+    server without keys (local use, or ``--insecure-open``) nobody is authenticated, so it is
+    refused with 403 and the raw text is never sent; the machine's owner has
+    ``pasar feedback export --no-redact`` for that. The ``X-Pasar-Redacted`` header says which
+    one was sent."""
+    if not redact and (caller is None or caller.scope != "admin"):
+        raise APIError(
+            403,
+            "redact=false needs an admin key (`pasar keys create NAME --scope admin`); "
+            "without keys, use `pasar feedback export --no-redact` on the server's machine",
+            code="admin_required",
+        )
     rows = feedback_rows(feedback_examples(state.store, since=since, model=model), format)
+    if redact:
+        rows = redact_rows(rows)
     body = "".join(map(jsonl_line, rows))
     return Response(
         body,
         media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="feedback-{format}.jsonl"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="feedback-{format}.jsonl"',
+            "X-Pasar-Redacted": "true" if redact else "false",
+        },
     )
