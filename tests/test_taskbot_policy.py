@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from conftest import SHARED_DATA
 
-from pasar.apps.taskbot.environment import Environment, episode_store, load_template
+from pasar.apps.taskbot.environment import (
+    Environment,
+    Observation,
+    episode_store,
+    load_template,
+)
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
@@ -30,6 +35,11 @@ def _sign_in(env: Environment, email: str = "yusuf.khan7390@example.com") -> Non
 def _confirm(env: Environment, summary: str, answer: str = "Yes, please.") -> None:
     env.agent_says(summary)
     env.user_says(answer)
+
+
+def _held(observation: Observation) -> bool:
+    """The write was not run: it waits for the user's yes."""
+    return observation.held and not observation.error
 
 
 def test_account_data_needs_authentication_first(env: Environment) -> None:
@@ -71,39 +81,65 @@ def test_one_user_per_conversation(env: Environment) -> None:
 
 def test_write_needs_a_yes_to_a_summary_naming_it(env: Environment) -> None:
     _sign_in(env)
-    assert env.call("cancel_pending_order", CANCEL).refused  # nothing asked yet
+    assert _held(env.call("cancel_pending_order", CANCEL))  # nothing asked yet
     _confirm(env, "Shall I cancel your order?", "Yes")  # the summary does not name the order
-    assert env.call("cancel_pending_order", CANCEL).refused
+    assert _held(env.call("cancel_pending_order", CANCEL))
     _confirm(env, "I will cancel order #W3579467 (no longer needed). Proceed?", "Hmm, let me think")
-    assert env.call("cancel_pending_order", CANCEL).refused
+    assert _held(env.call("cancel_pending_order", CANCEL))
     _confirm(env, "I will cancel order #W3579467. Proceed?", "Yes, but use the other reason")
-    refused = env.call("cancel_pending_order", CANCEL)
-    assert refused.refused and "explicit yes" in refused.content
+    held = env.call("cancel_pending_order", CANCEL)
+    assert _held(held) and "call cancel_pending_order again" in held.content
     assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
     _confirm(env, "I will cancel order #W3579467 (no longer needed). Proceed (yes/no)?")
     assert not env.call("cancel_pending_order", CANCEL).error
     assert get_order(env.db, order_id="#W3579467")["status"] == "cancelled"
 
 
+def test_a_yes_with_nothing_held_confirms_nothing(env: Environment) -> None:
+    # Before, a yes to any summary naming the order let the next write on it run.
+    _sign_in(env)
+    _confirm(env, "I will cancel order #W3579467 (no longer needed). Proceed?")
+    assert _held(env.call("cancel_pending_order", CANCEL))
+    assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
+
+
+ADDRESS = {
+    "order_id": "#W1130240",
+    "address1": "1 Main St",
+    "address2": "",
+    "city": "Austin",
+    "state": "TX",
+    "country": "USA",
+    "zip": "78701",
+}
+
+
+def test_the_yes_covers_only_the_exact_change_held(env: Environment) -> None:
+    # Before, a yes to "ship order #W1130240 to 1 Main St" let a payment switch of the same
+    # order run, and a yes to one cancel reason let the other run.
+    _sign_in(env, "liam.li8523@example.com")
+    assert _held(env.call("modify_pending_order_address", ADDRESS))
+    _confirm(env, "I will ship order #W1130240 to 1 Main St, Austin TX 78701. OK?", "ok")
+    switch = {"order_id": "#W1130240", "payment_method_id": "paypal_9619477"}
+    assert _held(env.call("modify_pending_order_payment", switch))
+    other_street = {**ADDRESS, "address1": "9 Elm St"}
+    assert _held(env.call("modify_pending_order_address", other_street))
+    order = get_order(env.db, order_id="#W1130240")
+    assert len(order["payment_history"]) == 1 and order["address"]["address1"] != "1 Main St"
+    assert _held(env.call("modify_pending_order_address", ADDRESS))
+    _confirm(env, "I will ship order #W1130240 to 1 Main St, Austin TX 78701. OK?", "ok")
+    assert not env.call("modify_pending_order_address", ADDRESS).error
+    assert get_order(env.db, order_id="#W1130240")["address"]["address1"] == "1 Main St"
+
+
 def test_one_yes_covers_one_write(env: Environment) -> None:
     _sign_in(env, "liam.li8523@example.com")
-    _confirm(env, "I will switch order #W1130240 to PayPal and ship it to 1 Main St. OK?", "ok")
-    address = {
-        "order_id": "#W1130240",
-        "address1": "1 Main St",
-        "address2": "",
-        "city": "Austin",
-        "state": "TX",
-        "country": "USA",
-        "zip": "78701",
-    }
-    assert not env.call("modify_pending_order_address", address).error
-    second = env.call(
-        "modify_pending_order_payment",
-        {"order_id": "#W1130240", "payment_method_id": "paypal_9619477"},
-    )
-    assert second.refused
-    assert len(get_order(env.db, order_id="#W1130240")["payment_history"]) == 1
+    assert _held(env.call("modify_pending_order_address", ADDRESS))
+    _confirm(env, "I will ship order #W1130240 to 1 Main St. OK?", "ok")
+    assert not env.call("modify_pending_order_address", ADDRESS).error
+    again = env.call("modify_pending_order_address", {**ADDRESS, "address1": "2 Main St"})
+    assert _held(again)
+    assert get_order(env.db, order_id="#W1130240")["address"]["address1"] == "1 Main St"
 
 
 def test_user_address_summary_must_name_the_new_zip(env: Environment) -> None:
@@ -117,8 +153,9 @@ def test_user_address_summary_must_name_the_new_zip(env: Environment) -> None:
         "country": "USA",
         "zip": "78701",
     }
+    assert _held(env.call("modify_user_address", address))
     _confirm(env, "I will update your default address. OK?")
-    assert env.call("modify_user_address", address).refused
+    assert _held(env.call("modify_user_address", address))
     _confirm(env, "New default address: 445 Maple Avenue, Austin, TX 78701, USA. Confirm?", "Ya")
     assert not env.call("modify_user_address", address).error
     assert get_user(env.db, user_id="omar_muller_8833")["address"]["zip"] == "78701"
@@ -126,9 +163,9 @@ def test_user_address_summary_must_name_the_new_zip(env: Environment) -> None:
 
 def test_argument_rules_of_writes_are_enforced(env: Environment) -> None:
     _sign_in(env)
-    _confirm(env, "Cancel order #W3579467 because it is too expensive?")
     wrong = env.call("cancel_pending_order", {"order_id": "#W3579467", "reason": "too expensive"})
-    assert wrong.error and not wrong.refused and "reason" in wrong.content
+    assert wrong.error and not wrong.refused and "reason" in wrong.content  # never held
+    assert env.proposed is None
     assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
 
 

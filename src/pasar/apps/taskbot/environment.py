@@ -37,11 +37,25 @@ from pasar.store.db import Store, migrate
 
 @dataclass(frozen=True)
 class Observation:
-    """What a tool call returned to the agent. ``refused``: the policy said no."""
+    """What a tool call returned to the agent. ``refused``: the policy said no. ``held``: a
+    write not run, waiting for the user's yes."""
 
     content: str
     error: bool = False
     refused: bool = False
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write: a tool and its checked arguments (as the tool's schema gives them)."""
+
+    name: str
+    arguments: dict[str, Any]
+
+    @classmethod
+    def of(cls, name: str, arguments: dict[str, Any]) -> Change:
+        return cls(name, TOOLS[name].arguments.model_validate(arguments).model_dump())
 
 
 @dataclass(frozen=True)
@@ -90,14 +104,23 @@ class Environment:
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
     last_agent_text: str = ""
-    confirmed_summary: str | None = None  # the agent message the user said yes to
+    # The write the agent put to the user (tool and arguments), held until their next message,
+    # and the one they said yes to: a write runs only when it is exactly the confirmed one.
+    proposed: Change | None = None
+    confirmed: Change | None = None
 
     # -- what was said -------------------------------------------------------------------------
     def agent_says(self, text: str) -> None:
         self.last_agent_text = text
 
     def user_says(self, text: str) -> None:
-        self.confirmed_summary = self.last_agent_text if is_affirmative(text) else None
+        """A yes confirms the held change, if the agent's last message named its target (the
+        order id, or the new zip of a user address); any other message drops it."""
+        proposed, self.proposed, self.confirmed = self.proposed, None, None
+        if proposed is not None and is_affirmative(text):
+            target = confirmation_target(proposed.name, proposed.arguments)
+            if target in self.last_agent_text:
+                self.confirmed = proposed
 
     # -- tool calls ----------------------------------------------------------------------------
     def call(self, name: str, arguments: dict[str, Any]) -> Observation:
@@ -120,6 +143,10 @@ class Environment:
         if refusal:
             return Observation(f"Refused by policy: {refusal}", True, True)
         try:
+            if TOOLS[name].kind == "write":
+                change = Change.of(name, arguments)  # checks the arguments
+                if change != self.confirmed:
+                    return self._hold(change)
             result = self.execute(name, arguments)
         except ValidationError as exc:
             problems = "; ".join(
@@ -138,8 +165,23 @@ class Environment:
                 )
             self.user_id = result
         if TOOLS[name].kind == "write":
-            self.confirmed_summary = None  # one yes, one write
+            self.confirmed = None  # one yes, one write
         return Observation(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+
+    def _hold(self, change: Change) -> Observation:
+        """A write that is not the confirmed change is not run: it becomes the change put to
+        the user, and the agent is told how to get it confirmed."""
+        self.proposed, self.confirmed = change, None
+        target = confirmation_target(change.name, change.arguments)
+        held = {
+            "status": "not done yet: waiting for the user's yes",
+            "next": f"List these details to the user{f' (naming {target})' if target else ''} "
+            f"and ask them to confirm with yes. After their yes, call {change.name} again "
+            "with exactly these arguments.",
+            "tool": change.name,
+            "arguments": change.arguments,
+        }
+        return Observation(json.dumps(held, ensure_ascii=False, separators=(",", ":")), held=True)
 
     def _refusal(self, name: str, arguments: dict[str, Any]) -> str | None:
         if name in OPEN_TOOLS:
@@ -152,14 +194,6 @@ class Environment:
         owner = self._owner(arguments)
         if owner is not None and owner != self.user_id:
             return "that belongs to another user; only the authenticated user can be helped"
-        if TOOLS[name].kind == "write":
-            target = confirmation_target(name, arguments)
-            summary = self.confirmed_summary
-            if summary is None or (target and target not in summary):
-                return (
-                    f"before {name}, list the action details (naming {target or 'the target'}) "
-                    "and get an explicit yes from the user"
-                )
         return None
 
     def _owner(self, arguments: dict[str, Any]) -> str | None:

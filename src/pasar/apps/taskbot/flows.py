@@ -291,6 +291,11 @@ class FlowsAgent:
         if self.flow == "product_info":
             return self._finish_info(self._product_answer(" ".join(self.texts)))
         self.awaiting_confirmation = True
+        return self._summary()
+
+    def _summary(self) -> str:
+        """Put the change to the user: the store holds it until their yes."""
+        self.call(self._tool(), **self._arguments())
         return self.say("summary", action=self._action())
 
     def _finish_info(self, answer: str) -> str:
@@ -334,7 +339,7 @@ class FlowsAgent:
         if any(has_phrase(words, w) for w in NOT_YES):
             self.flow, self.awaiting_confirmation = None, False
             return self.say("aborted")
-        return self.say("summary", action=self._action())
+        return self._summary()
 
     # -- the write -----------------------------------------------------------------------------
     def _tool(self) -> str:

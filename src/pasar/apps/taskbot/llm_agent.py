@@ -24,8 +24,9 @@ SYSTEM_PROMPT = """You are a customer-service agent of a retail store. Follow th
   zip code, even if they give a user id. Help only that user.
 - You can cancel or modify pending orders, return or exchange delivered orders, change the
   user's default address, and give information about their profile, orders and products.
-- Before any change (cancel, modify, return, exchange, address), list the details and ask the
-  user to confirm with yes. Only act after they say yes.
+- Before any change (cancel, modify, return, exchange, address), call its tool: the store
+  holds the change and does nothing yet. Then list the details and ask the user to confirm
+  with yes. After they say yes, call the same tool again with the same arguments.
 - Cancel reasons: 'no longer needed' or 'ordered by mistake'. A new item must be an available
   option of the same product. Refunds of a return go to the original payment method or a gift
   card. Modify or exchange an order only once: collect every item first.

@@ -2,8 +2,10 @@
 
 - Authenticate first: no user, order or write tool before a find_user_id_* call found the user.
 - One user per conversation: nothing about another user's profile or orders.
-- Before a write: the agent listed the action (its message names the order id, or the new
-  address's zip for a user address), and the user's next message was an explicit yes.
+- A write runs only when it is exactly (tool and arguments) the change the agent put to the
+  user: the agent's first call of it is held, not run; the agent's next message lists it
+  (naming the order id, or the new address's zip for a user address); the user's next message
+  is an explicit yes; then the same call runs, once. Any other write is held in its place.
 The argument rules of each write (status, same product, gift card balance...) are checked by the
 store functions themselves (``pasar.store.order_actions``).
 """

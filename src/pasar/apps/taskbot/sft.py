@@ -144,6 +144,7 @@ def task_trajectory(task: Task, template: Store, language: str) -> list[Message]
     for action in actions:
         name, arguments = action["name"], action["arguments"]
         if TOOLS[name].kind == "write":
+            messages.extend(_tool_turn(env, name, arguments))  # held until the user's yes
             details = f"{name} {json.dumps(arguments, ensure_ascii=False)}"
             agent(_say("summary", language, action=details))
             user(YES[language][0].capitalize() + ".")
