@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from pasar.models.engine import Engine
+from pasar.models.types import ChatChunk, ChatResult, Usage
 
 MODEL = "smollm2-135m-instruct"
 HI = [{"role": "user", "content": "Hi"}]
@@ -49,3 +56,73 @@ def test_an_oversized_chunked_body_gets_413_before_it_is_all_sent(make_server, t
             answer += received
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"request_too_large" in answer
+
+
+class LockedEngine(Engine):
+    """An engine that, like llama.cpp's, serves one request at a time under a lock held for
+    the whole generation, streaming fast: ``pieces`` chunks of ``size`` characters. With
+    ``gate`` it waits for the test before answering (generation saturated)."""
+
+    kind = "locked"
+
+    def __init__(self, pieces: int = 10_000, size: int = 1000, gate: threading.Event | None = None):
+        super().__init__("locked")
+        self.pieces, self.size, self.gate = pieces, size, gate
+        self.lock = threading.Lock()
+        self.waiting = 0
+
+    def _wait_gate(self) -> None:
+        self.waiting += 1
+        if self.gate is not None:
+            assert self.gate.wait(60)
+
+    def _complete(self, messages, params, json_schema, tools) -> ChatResult:
+        with self.lock:
+            self._wait_gate()
+            return ChatResult("ok", "stop", Usage(3, 1), self.name)
+
+    def _stream(self, messages, params, json_schema) -> Iterator[ChatChunk]:
+        with self.lock:
+            self._wait_gate()
+            for _ in range(self.pieces):
+                yield ChatChunk("x" * self.size)
+            yield ChatChunk("", finish_reason="stop", usage=Usage(3, self.pieces))
+
+
+def serve_engine(server, engine: Engine) -> None:
+    pool = server.app.state.pasar.models
+    pool._engines[engine.name], pool._versions[engine.name] = engine, None
+
+
+def test_a_stream_nobody_reads_does_not_hold_the_model(make_server, tmp_path) -> None:
+    """A client opens a stream of 10 MB (more than socket buffers hold) and reads none of it:
+    the model's lock is released once the answer is generated, so the next client is answered,
+    not kept waiting."""
+    server = make_server(sqlite(tmp_path))
+    serve_engine(server, LockedEngine())
+    body = json.dumps({"model": "locked", "messages": HI, "stream": True}).encode()
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", server.port))
+        stalled.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        time.sleep(0.5)  # the stream is under way, and stalls once the socket buffers fill
+        started = time.monotonic()
+        second = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={"model": "locked", "messages": HI},
+            timeout=15,
+        )
+        assert second.status_code == 200, second.text
+        assert time.monotonic() - started < 10
+        # The stalled client still gets its whole answer when it reads.
+        stalled.settimeout(10)
+        received = b""
+        while not received.endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n"):
+            piece = stalled.recv(1 << 20)
+            assert piece, f"the server closed the stream early: {len(received)} {received[-300:]!r}"
+            received += piece
+    assert received.count(b"x" * 1000) == 10_000
+

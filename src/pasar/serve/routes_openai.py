@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -168,7 +170,8 @@ def chat_completions(
             chunks
         )  # errors before the first token (context, schema) are plain HTTP errors
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = sse_events(first, chunks, completion_id, created, body.model, include_usage, save)
+        rest = Prefetch(chunks)
+        events = sse_events(first, rest, completion_id, created, body.model, include_usage, save)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
     answers = [
@@ -210,9 +213,54 @@ def chat_completions(
     }
 
 
+class Prefetch:
+    """An engine's stream, run to its end in a thread of its own, into a buffer the response
+    reads from.
+
+    An engine serves one request at a time (llama.cpp's lock is held from the first token to
+    the last). Generating only as fast as the client reads would let a client that stops
+    reading hold the model, and every other request, for as long as it keeps the connection
+    open. Here the lock is held only while generating: a slow client's answer waits in memory
+    instead, at most ``max_tokens`` chunks (as llama.cpp's own server does). ``cancel`` (the
+    client went away) stops the generation after the current token.
+    """
+
+    _END = object()
+
+    def __init__(self, chunks: Iterator[ChatChunk]):
+        self._buffer: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._cancelled = threading.Event()
+        thread = threading.Thread(target=self._run, args=(chunks,), name="pasar-stream")
+        thread.daemon = True
+        thread.start()
+
+    def _run(self, chunks: Iterator[ChatChunk]) -> None:
+        try:
+            for chunk in chunks:
+                self._buffer.put(chunk)
+                if self._cancelled.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - raised again in the reading thread
+            self._buffer.put(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a generator stopped early releases the engine's lock here
+            self._buffer.put(self._END)
+
+    def __iter__(self) -> Iterator[ChatChunk]:
+        while (item := self._buffer.get()) is not self._END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+
 def sse_events(
     first: ChatChunk,
-    rest: Iterator[ChatChunk],
+    rest: Prefetch,
     completion_id: str,
     created: int,
     model: str,
@@ -273,6 +321,7 @@ def sse_events(
         status, code = status_of(exc)
         yield event(error_body(status, str(exc), code))
     finally:
+        rest.cancel()  # the client went away: stop generating (a no-op once the stream ended)
         # Saved even when the client went away mid-stream: what was generated was generated.
         result = ChatResult(
             text="".join(parts),
