@@ -126,3 +126,38 @@ def test_a_stream_nobody_reads_does_not_hold_the_model(make_server, tmp_path) ->
             received += piece
     assert received.count(b"x" * 1000) == 10_000
 
+
+def test_health_answers_while_generation_is_saturated(make_server, tmp_path) -> None:
+    """More requests wait for the model than the server has worker threads: /health still
+    answers at once (a load balancer must not take a busy server for a dead one)."""
+    server = make_server(sqlite(tmp_path))
+    gate = threading.Event()
+    engine = LockedEngine(pieces=5, size=10, gate=gate)
+    serve_engine(server, engine)
+    url = f"{server.url}/v1/chat/completions"
+    results: list[int] = []
+
+    def ask(i: int) -> None:
+        r = httpx.post(
+            url, json={"model": "locked", "messages": HI, "stream": i % 2 == 0}, timeout=60
+        )
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(48)]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while engine.waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # the rest queue up behind the lock
+        started = time.monotonic()
+        health = httpx.get(f"{server.url}/health", timeout=5)
+        elapsed = time.monotonic() - started
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert elapsed < 2, f"/health took {elapsed:.1f} s"
+    finally:
+        gate.set()
+        for thread in threads:
+            thread.join(60)
+    assert results == [200] * 48

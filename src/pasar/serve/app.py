@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, Response
@@ -61,14 +62,21 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(routes_disputes.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    @app.get("/health", tags=["ops"])
-    def health(state: StateDep) -> dict[str, Any]:
+    # /health runs on threads of its own: requests waiting for a busy model can hold every
+    # thread of the shared pool, and a busy server must not look dead to a load balancer.
+    health_threads = anyio.CapacityLimiter(2)
+
+    def check_health() -> dict[str, Any]:
         with state.store.session() as session:
             session.connection().exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": pasar.__version__, "models": state.models.names()}
 
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, Any]:
+        return await anyio.to_thread.run_sync(check_health, limiter=health_threads)
+
     @app.get("/metrics", tags=["ops"])
-    def metrics(state: StateDep) -> Response:
+    async def metrics() -> Response:  # no I/O, no thread: answered on the event loop
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
