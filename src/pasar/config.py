@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         4 * 1024 * 1024, description="Largest request body `pasar serve` accepts (413 beyond)."
     )
+    taskbot_demo_sign_in: bool = Field(
+        False,
+        description="Let Taskbot users sign in by chat (email, or name and zip) on a server "
+        "with keys: a demo mode. Off: the customer comes from the caller, a `backend` key "
+        "sending X-Pasar-Customer. A server without keys (local use) always allows it.",
+    )
     rate_limit_per_minute: int = Field(
         600,
         description="Requests per minute per client when no API keys exist (each key has its "

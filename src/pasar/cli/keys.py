@@ -23,8 +23,10 @@ def create_command(
     scope: Annotated[
         str,
         typer.Option(
-            help="user: chat and feedback on its own conversations; disputes: also the "
-            "disputes endpoints (customer data); admin: everything, stats and export included."
+            help="user: chat and feedback on its own conversations; backend: also names the "
+            "signed-in customer of a Taskbot chat (X-Pasar-Customer), for the marketplace's "
+            "server, never a browser; disputes: also the disputes endpoints (customer data); "
+            "admin: everything, stats and export included."
         ),
     ] = "user",
     rate_limit: Annotated[int, typer.Option(help="Requests per minute allowed to this key.")] = 600,

@@ -37,6 +37,15 @@ def serve(
             "--host needs a key first (`pasar keys create NAME`).",
         ),
     ] = False,
+    taskbot_demo_sign_in: Annotated[
+        bool,
+        typer.Option(
+            "--taskbot-demo-sign-in",
+            help="Let Taskbot users sign in by chat (email, or name and zip) although keys "
+            "exist: a demo. Without it, a backend key names the customer (X-Pasar-Customer). "
+            "Default: $PASAR_TASKBOT_DEMO_SIGN_IN or off.",
+        ),
+    ] = False,
 ) -> None:
     """Serve models over an OpenAI-compatible API, record every exchange and its feedback,
     and show the chat, disputes and admin web pages. The customer-service agents are served
@@ -51,6 +60,8 @@ def serve(
         for k, v in {"host": host, "port": port, "model": model, "store_url": store}.items()
         if v is not None
     }
+    if taskbot_demo_sign_in:
+        overrides["taskbot_demo_sign_in"] = True
     settings = get_settings().model_copy(update=overrides)
     app = create_app(settings)
     if settings.host not in LOOPBACK and not any_key_made(app.state.pasar.store):

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from pasar.apps.taskbot.serving import SESSION_SCOPE
+from pasar.apps.taskbot.serving import CALLER, TASKBOT_MODELS, Caller
 from pasar.apps.vision.images import data_url_bytes
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
@@ -33,6 +33,7 @@ from pasar.store.interactions import (
     new_conversation_id,
     record_exchange,
 )
+from pasar.store.keys import KeyInfo
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -99,15 +100,39 @@ def recorded_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def taskbot_caller(
+    caller: KeyInfo | None, conversation_id: str, customer: str | None, demo_sign_in: bool
+) -> Caller:
+    """Who the Taskbot serves. With keys the marketplace has signed the customer in already: a
+    backend key names them in X-Pasar-Customer; sign-in by chat is for a demo mode only."""
+    if customer is not None and caller is not None and caller.scope not in ("backend", "admin"):
+        raise APIError(
+            403,
+            "X-Pasar-Customer names the signed-in customer, and only a backend key may send it "
+            "(`pasar keys create NAME --scope backend`, held by the marketplace's server)",
+            code="backend_scope_required",
+        )
+    if customer is None and caller is not None and not demo_sign_in:
+        raise APIError(
+            403,
+            "the Taskbot serves a signed-in customer: send X-Pasar-Customer: USER_ID with a "
+            "backend key, or, for a demo, let users sign in by chat (email, or name and zip) "
+            "with PASAR_TASKBOT_DEMO_SIGN_IN=true",
+            code="customer_required",
+        )
+    key = str(caller.id) if caller else ""
+    return Caller(key, conversation_id, customer, chat_sign_in=customer is None)
+
+
 @router.post("/chat/completions", response_model=None)
 def chat_completions(
     body: ChatCompletionRequest,
     state: StateDep,
     caller: CallerDep,
     x_pasar_conversation: Annotated[str | None, Header(max_length=64)] = None,
+    x_pasar_customer: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict[str, Any] | StreamingResponse:
     engine, version = state.models.get(body.model)
-    SESSION_SCOPE.set(str(caller.id) if caller else "")  # an agent's sessions are per key
     messages = engine_messages(body)
     image = next(image_parts(messages), None)
     if image is not None and not engine.reads_images:
@@ -139,6 +164,9 @@ def chat_completions(
     check_conversation_access(
         state.store, conversation_id=conversation_id, visible_to=visible_to(caller)
     )
+    if body.model in TASKBOT_MODELS:
+        demo = state.settings.taskbot_demo_sign_in
+        CALLER.set(taskbot_caller(caller, conversation_id, x_pasar_customer, demo))
     record = ExchangeRecord(
         model=body.model,
         model_version=version,

@@ -13,9 +13,11 @@ from pasar.store.db import Store
 from pasar.store.interactions import NotFoundError
 from pasar.store.schema import ApiKey, utcnow
 
-# user: chat and feedback on its own conversations; disputes: also refund decisions and
-# chargeback packets (they show customers' names, addresses and card digits); admin: everything.
-SCOPES = ("user", "disputes", "admin")
+# user: chat and feedback on its own conversations; backend: the same, and it may name the
+# signed-in customer of a Taskbot conversation (X-Pasar-Customer) - a marketplace's server
+# holds it, never a browser; disputes: also refund decisions and chargeback packets (they show
+# customers' names, addresses and card digits); admin: everything.
+SCOPES = ("user", "backend", "disputes", "admin")
 
 
 @dataclass(frozen=True)

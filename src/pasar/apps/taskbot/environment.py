@@ -31,7 +31,7 @@ from pasar.apps.taskbot.policy import (
 )
 from pasar.apps.taskbot.tools import TOOLS
 from pasar.errors import PasarError
-from pasar.store.commerce import get_order, import_retail, load_retail_json
+from pasar.store.commerce import get_order, get_user, import_retail, load_retail_json
 from pasar.store.db import Store, migrate
 
 
@@ -100,6 +100,9 @@ class Environment:
 
     db: Store
     user_id: str | None = None
+    # Off where the marketplace signs customers in (pasar serve with keys): then the customer
+    # comes from the caller (``sign_in``) and the find_user_id_* tools are refused.
+    chat_sign_in: bool = True
     # Request details the schema has no columns for (cancel reason, items to return...).
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
@@ -108,6 +111,11 @@ class Environment:
     # and the one they said yes to: a write runs only when it is exactly the confirmed one.
     proposed: Change | None = None
     confirmed: Change | None = None
+
+    def sign_in(self, user_id: str) -> None:
+        """The customer the caller vouches for is this conversation's user."""
+        get_user(self.db, user_id=user_id)  # NotFoundError when the store has no such user
+        self.user_id = user_id
 
     # -- what was said -------------------------------------------------------------------------
     def agent_says(self, text: str) -> None:
@@ -184,6 +192,10 @@ class Environment:
         return Observation(json.dumps(held, ensure_ascii=False, separators=(",", ":")), held=True)
 
     def _refusal(self, name: str, arguments: dict[str, Any]) -> str | None:
+        if name in AUTH_TOOLS and not self.chat_sign_in:
+            return "customers are signed in by the marketplace here, not by chat: " + (
+                f"this conversation is with {self.user_id}" if self.user_id else "no customer"
+            )
         if name in OPEN_TOOLS:
             return None
         if self.user_id is None:

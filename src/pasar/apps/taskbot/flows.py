@@ -130,6 +130,9 @@ class FlowsAgent:
         return None
 
     def _authenticate(self, text: str) -> bool:
+        if self.env.user_id is not None:  # signed in by the marketplace (pasar serve)
+            self.user = self.call("get_user_details", user_id=self.env.user_id)
+            return True
         email = EMAIL.search(text)
         if email:
             user_id = self._find("find_user_id_by_email", email=email.group())

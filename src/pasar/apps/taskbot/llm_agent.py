@@ -83,6 +83,11 @@ class LLMAgent:
             raise ValueError(f"language {self.language!r}: use one of {', '.join(LANGUAGE_NAMES)}")
         if not self.messages:
             self.messages = [system_message(self.language)]
+            if self.env.user_id is not None:  # signed in by the marketplace (pasar serve)
+                self.messages[0]["content"] += (
+                    f"\nThe user is signed in already: user id {self.env.user_id}. Do not ask "
+                    "them to authenticate."
+                )
 
     def _prompt(self) -> list[Message]:
         return self.messages if self.engine.native_tools else local_history(self.messages)

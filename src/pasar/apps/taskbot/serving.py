@@ -3,12 +3,17 @@ and ``taskbot-flows`` (the flows agent), for ``pasar serve``, its web UI and any
 
 The chat API is stateless: each request carries the whole conversation. An agent's state (the
 authenticated user, the flow's slots, the change waiting for a yes) lives in memory under a
-hash of the caller (the API key) and the conversation so far; the next request of the same
-caller whose earlier messages hash the same continues it. A conversation this server does not
-know (a restart, another replica, an edited history, another caller's transcript) starts a new
-session, so the agent asks the user to authenticate again: the policy holds whatever the client
-sends. Changes are made in the server's store, as with ``pasar taskbot chat``; ``pasar store
-import`` loads the data.
+hash of the caller (the API key), the conversation id the server issued (the client sends it
+back) and the conversation so far; the next request of the same caller, with the same id and
+the same earlier messages, continues it. Anything else (a restart, another replica, an edited
+history, a request without the id, another caller's transcript or id) starts a new session,
+whose user must be signed in again: the policy holds whatever the client sends.
+
+Who the customer is: with keys, the marketplace has signed them in already, so a ``backend``
+key names them (``X-Pasar-Customer``) and chat sign-in is refused; only a demo mode (or a
+server without keys, for local use) lets the user sign in by email or name and zip. Changes are
+made in the server's store, as with ``pasar taskbot chat``; ``pasar store import`` loads the
+data.
 """
 
 from __future__ import annotations
@@ -32,16 +37,25 @@ from pasar.store.db import Store
 TASKBOT_MODELS = ("taskbot", "taskbot-flows")
 
 
-# Who is calling: the server sets it per request (the API key's id). A session is kept under
-# the caller too, so replaying another caller's transcript (a signed-in session, a change
-# waiting for "yes") starts a new session that must authenticate again.
-SESSION_SCOPE: ContextVar[str] = ContextVar("taskbot_session_scope", default="")
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, set by the server per request."""
+
+    key: str = ""  # the API key's id ("" on a server without keys)
+    conversation: str = ""  # the conversation id the server issued
+    customer: str | None = None  # the signed-in customer a backend key vouches for
+    chat_sign_in: bool = True  # may the user sign in by chat (demo mode, or no keys)
 
 
-def conversation_key(messages: list[Message], scope: str = "") -> str:
-    """The hash a session is kept under: the caller and the user and assistant turns."""
+CALLER: ContextVar[Caller] = ContextVar("taskbot_caller", default=Caller())  # noqa: B039 (frozen)
+
+
+def conversation_key(messages: list[Message], caller: Caller = Caller()) -> str:
+    """The hash a session is kept under: the caller, the conversation id and the user and
+    assistant turns."""
     turns = [[m["role"], m["content"]] for m in messages if m["role"] in ("user", "assistant")]
-    return hashlib.sha256(json.dumps([scope, turns], ensure_ascii=False).encode()).hexdigest()
+    who = [caller.key, caller.conversation, caller.customer]
+    return hashlib.sha256(json.dumps([who, turns], ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass
@@ -69,13 +83,15 @@ class TaskbotEngine(Engine):
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _session(self, earlier: list[Message], text: str) -> Session:
+    def _session(self, earlier: list[Message], text: str, caller: Caller) -> Session:
         with self._lock:
-            session = self._sessions.pop(conversation_key(earlier, SESSION_SCOPE.get()), None)
+            session = self._sessions.pop(conversation_key(earlier, caller), None)
         if session is None:
             detected = detect_language(text)
             language = detected if detected in LANGUAGE_NAMES else "en"
-            env = Environment(self.store)
+            env = Environment(self.store, chat_sign_in=caller.chat_sign_in)
+            if caller.customer is not None:
+                env.sign_in(caller.customer)
             session = Session(env, self.new_agent(env, language))
         return session
 
@@ -90,13 +106,14 @@ class TaskbotEngine(Engine):
         if messages[-1]["role"] != "user":
             raise ValueError(f"{self.name} answers a user: end messages with a user message")
         earlier, text = messages[:-1], messages[-1]["content"]
-        session = self._session(earlier, text)
+        caller = CALLER.get()
+        session = self._session(earlier, text, caller)
         with session.lock:
             session.env.user_says(text)
             answer = session.agent.respond(text)
             session.env.agent_says(answer)
         after = [*messages, {"role": "assistant", "content": answer}]
-        self._keep(conversation_key(after, SESSION_SCOPE.get()), session)
+        self._keep(conversation_key(after, caller), session)
         return answer
 
     def _complete(
