@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="Requests per minute per client when no API keys exist (each key has its "
         "own limit, set by `pasar keys create --rate-limit`).",
     )
+    token_limit_per_minute: int = Field(
+        100_000,
+        ge=1,
+        description="Prompt and completion tokens per minute per client of `pasar serve` (each "
+        "key, or each address when no keys exist); 429 beyond, besides the request limit.",
+    )
 
     @field_validator("n_ctx")
     @classmethod

@@ -13,6 +13,7 @@ import httpx
 
 from pasar.models.engine import Engine
 from pasar.models.types import ChatChunk, ChatResult, Usage
+from pasar.store.keys import create_key
 
 MODEL = "smollm2-135m-instruct"
 HI = [{"role": "user", "content": "Hi"}]
@@ -161,3 +162,41 @@ def test_health_answers_while_generation_is_saturated(make_server, tmp_path) -> 
         for thread in threads:
             thread.join(60)
     assert results == [200] * 48
+
+
+def test_tokens_are_rate_limited_per_key(make_server, tmp_path) -> None:
+    """Besides requests, each key may spend PASAR_TOKEN_LIMIT_PER_MINUTE prompt and completion
+    tokens a minute: one key past it gets 429 (with Retry-After, naming the limit and the
+    setting), another key is still served."""
+    server = make_server(sqlite(tmp_path), token_limit_per_minute=60)
+    first_key, _ = create_key(server.store, name="first", scope="user")
+    other_key, _ = create_key(server.store, name="other", scope="user")
+    server.app.state.pasar._auth_checked = -1e9  # see the new keys now, not within the second
+    url = f"{server.url}/v1/chat/completions"
+    request = {"model": MODEL, "messages": HI, "max_tokens": 4, "temperature": 0}
+
+    def ask(key: str, **change) -> httpx.Response:  # type: ignore[no-untyped-def]
+        return httpx.post(
+            url, json=request | change, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+
+    used = 0
+    for i in range(6):
+        streamed = {"stream": True, "stream_options": {"include_usage": True}}
+        r = ask(first_key, **(streamed if i % 2 else {}))  # streamed answers are counted too
+        if r.status_code == 429:
+            break
+        assert r.status_code == 200, r.text
+        if i % 2:
+            events = [json.loads(line[6:]) for line in r.text.splitlines() if "usage" in line]
+            used += events[-1]["usage"]["total_tokens"]
+        else:
+            used += r.json()["usage"]["total_tokens"]
+    assert r.status_code == 429, f"{used} tokens used and still served"
+    assert used >= 50  # not refused within the budget (a few tokens refill meanwhile)
+    error = r.json()["error"]
+    assert error["code"] == "token_rate_limit_exceeded"
+    assert "60 tokens/minute" in error["message"]
+    assert "PASAR_TOKEN_LIMIT_PER_MINUTE" in error["message"]
+    assert int(r.headers["Retry-After"]) >= 1
+    assert ask(other_key).status_code == 200  # the limit is per key

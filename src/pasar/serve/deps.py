@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pasar.serve.errors import APIError
+from pasar.serve.limits import TokenCharge
 from pasar.serve.state import ServeState
 from pasar.store.keys import KeyInfo, find_key
 
@@ -35,7 +36,7 @@ def get_caller(request: Request, state: StateDep) -> KeyInfo | None:
         key = find_key(state.store, key=token)
         if key is None:
             raise APIError(401, "invalid or revoked API key", code="invalid_api_key")
-    client = f"key:{key.id}" if key else f"ip:{request.client.host if request.client else '-'}"
+    client = rate_client(request, key)
     limit = key.rate_limit_per_minute if key else state.settings.rate_limit_per_minute
     wait = state.limiter.retry_after(client, limit)
     if wait > 0:
@@ -49,6 +50,33 @@ def get_caller(request: Request, state: StateDep) -> KeyInfo | None:
 
 
 CallerDep = Annotated[KeyInfo | None, Depends(get_caller)]
+
+
+def rate_client(request: Request, key: KeyInfo | None) -> str:
+    """Whom rate limits count: the API key, or the address when the server has no keys."""
+    return f"key:{key.id}" if key else f"ip:{request.client.host if request.client else '-'}"
+
+
+def get_token_client(request: Request, caller: CallerDep) -> str:
+    return rate_client(request, caller)
+
+
+TokenClientDep = Annotated[str, Depends(get_token_client)]
+
+
+def reserve_tokens(state: ServeState, client: str, tokens: int) -> TokenCharge:
+    """Reserve a request's largest answer against its client's token budget, or 429."""
+    limit = state.settings.token_limit_per_minute
+    charge = state.limiter.reserve_tokens(client, limit, tokens)
+    if isinstance(charge, float):
+        raise APIError(
+            429,
+            f"token limit of {limit} tokens/minute (prompt and completion) reached; retry in "
+            f"{charge:.1f} s. The server sets it with PASAR_TOKEN_LIMIT_PER_MINUTE",
+            code="token_rate_limit_exceeded",
+            headers={"Retry-After": str(int(charge) + 1)},
+        )
+    return charge
 
 
 def visible_to(caller: KeyInfo | None) -> int | None:

@@ -123,21 +123,63 @@ class RequestGuard:
 
 
 class RateLimiter:
-    """A token bucket per client: ``per_minute`` requests, refilled continuously."""
+    """Token buckets per client, refilled continuously: one of requests (``per_minute`` of
+    them), one of model tokens (prompt and completion).
+
+    A request for tokens is admitted while its client's token bucket is not empty, and
+    reserves its largest answer (``max_tokens`` times ``n``) at once, so that concurrent
+    requests cannot all spend one budget; the reservation is settled with the tokens actually
+    used when the answer is recorded. The bucket may end below zero (a prompt is counted only
+    once read): the client then waits until it refills past zero.
+    """
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def _level(self, key: str, per_minute: int, now: float) -> float:
+        level, last = self._buckets.get(key, (float(per_minute), now))
+        return min(float(per_minute), level + (now - last) * per_minute / 60.0)
+
     def retry_after(self, client: str, per_minute: int) -> float:
         """0 if the request may go ahead (and is counted), else seconds until it may."""
         now = time.monotonic()
-        rate = per_minute / 60.0
         with self._lock:
-            tokens, last = self._buckets.get(client, (float(per_minute), now))
-            tokens = min(float(per_minute), tokens + (now - last) * rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
+            level = self._level(client, per_minute, now)
+            if level >= 1:
+                self._buckets[client] = (level - 1, now)
                 return 0.0
-            self._buckets[client] = (tokens, now)
-            return (1 - tokens) / rate
+            self._buckets[client] = (level, now)
+            return (1 - level) * 60.0 / per_minute
+
+    def reserve_tokens(self, client: str, per_minute: int, tokens: int) -> TokenCharge | float:
+        """A charge of ``tokens`` to settle later, or, when the client's token bucket is empty,
+        the seconds until it is not."""
+        key, now = f"tokens:{client}", time.monotonic()
+        with self._lock:
+            level = self._level(key, per_minute, now)
+            if level <= 0:
+                self._buckets[key] = (level, now)
+                return max(-level * 60.0 / per_minute, 0.001)
+            self._buckets[key] = (level - tokens, now)
+        return TokenCharge(self, key, per_minute, tokens)
+
+    def _adjust(self, key: str, per_minute: int, tokens: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._buckets[key] = (self._level(key, per_minute, now) - tokens, now)
+
+
+class TokenCharge:
+    """Tokens reserved for one request. ``settle`` (once) replaces the reservation by the
+    tokens the request used: 0 when it failed, None when unknown (a stream the client left
+    before its usage was counted), which keeps the whole reservation."""
+
+    def __init__(self, limiter: RateLimiter, key: str, per_minute: int, reserved: int):
+        self._limiter, self._key, self._per_minute = limiter, key, per_minute
+        self._reserved: int | None = reserved
+
+    def settle(self, used: int | None) -> None:
+        if self._reserved is not None and used is not None:
+            self._limiter._adjust(self._key, self._per_minute, used - self._reserved)
+        self._reserved = None

@@ -23,7 +23,7 @@ from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
 from pasar.models.engine import image_parts, message_text
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
-from pasar.serve.deps import CallerDep, StateDep, visible_to
+from pasar.serve.deps import CallerDep, StateDep, TokenClientDep, reserve_tokens, visible_to
 from pasar.serve.errors import APIError, error_body, status_of
 from pasar.serve.schemas import ChatCompletionRequest
 from pasar.store.interactions import (
@@ -129,6 +129,7 @@ def chat_completions(
     body: ChatCompletionRequest,
     state: StateDep,
     caller: CallerDep,
+    token_client: TokenClientDep,
     x_pasar_conversation: Annotated[str | None, Header(max_length=64)] = None,
     x_pasar_customer: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict[str, Any] | StreamingResponse:
@@ -175,6 +176,9 @@ def chat_completions(
     )
 
     def save(answers: list[ChatResult]) -> None:
+        counted = all(a.usage.prompt_tokens or a.usage.completion_tokens for a in answers)
+        used = answers[0].usage.prompt_tokens + sum(a.usage.completion_tokens for a in answers)
+        charge.settle(used if counted else None)
         record_exchange(
             state.store,
             conversation_id=conversation_id,
@@ -192,26 +196,33 @@ def chat_completions(
             )
 
     headers = {"X-Pasar-Conversation-Id": conversation_id}
+    charge = reserve_tokens(state, token_client, body.answer_tokens * body.n)
     if body.stream:
         chunks = engine.stream(messages, seed=body.seed, tools=tools, json_schema=schema, **options)
-        first = next(
-            chunks
-        )  # errors before the first token (context, schema) are plain HTTP errors
+        try:
+            first = next(chunks)  # errors before the first token (context, schema) are plain
+        except BaseException:  # HTTP errors, and cost nothing
+            charge.settle(0)
+            raise
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         rest = Prefetch(chunks)
         events = sse_events(first, rest, completion_id, created, body.model, include_usage, save)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
-    answers = [
-        engine.chat(
-            messages,
-            seed=None if body.seed is None else body.seed + i,
-            tools=tools,
-            json_schema=schema,
-            **options,
-        )
-        for i in range(body.n)
-    ]
+    try:
+        answers = [
+            engine.chat(
+                messages,
+                seed=None if body.seed is None else body.seed + i,
+                tools=tools,
+                json_schema=schema,
+                **options,
+            )
+            for i in range(body.n)
+        ]
+    except BaseException:
+        charge.settle(0)
+        raise
     save(answers)
     return {
         "id": completion_id,
