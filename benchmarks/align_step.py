@@ -64,7 +64,7 @@ def one_run(
     from datasets import Dataset
     from transformers import TrainerCallback
 
-    from pasar.align.models import load_trainable
+    from pasar.models.weights import load_trainable
 
     torch.manual_seed(0)
     model, tokenizer = load_trainable("smollm2-135m-instruct")

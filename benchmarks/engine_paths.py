@@ -42,7 +42,7 @@ def llamacpp_path(model: str) -> dict[str, Any]:
 def transformers_lora_step(model: str) -> dict[str, Any]:
     from peft import LoraConfig, get_peft_model
 
-    from pasar.align.models import load_trainable
+    from pasar.models.weights import load_trainable
 
     started = time.perf_counter()
     network, tokenizer = load_trainable(model)

@@ -36,7 +36,7 @@ TOKENIZER = "smollm2-135m-instruct"
 
 
 def make_shards(tokenizer_name: str, out: Path) -> None:
-    from pasar.align.models import load_tokenizer
+    from pasar.models.weights import load_tokenizer
     from pasar.pretrain.shards import write_shards
 
     tokenizer = load_tokenizer(tokenizer_name)
@@ -180,7 +180,7 @@ def main() -> None:
         child(args)
         return
 
-    from pasar.align.models import load_tokenizer
+    from pasar.models.weights import load_tokenizer
     from pasar.pretrain.train import config_path
 
     tokenizer = args.tokenizer if config_path(args.model) else args.model

@@ -54,7 +54,7 @@ def test_sft_on_messages_puts_labels_on_assistant_turns_only(tiny_hf_dir: Path, 
         batch_size=1,
         max_length=256,
     )
-    from pasar.align.models import load_trainable
+    from pasar.models.weights import load_trainable
 
     model, tokenizer = load_trainable(options.model)
     trainer = build_trainer(options, model, tokenizer, load_data_file(options.data))

@@ -9,10 +9,10 @@ import pytest
 from gguf import GGUFReader, quants
 from typer.testing import CliRunner
 
-from pasar.align.models import load_trainable, save_trained
 from pasar.cli.main import app
 from pasar.models.gguf_export import export_gguf, hf_name, rope_rows
 from pasar.models.registry import load_engine, resolve_model
+from pasar.models.weights import load_trainable, save_trained
 
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 

@@ -19,8 +19,8 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from pasar.align.curves import TrainingLogCallback
-from pasar.align.models import load_trainable
 from pasar.data.datasets import detect_format, load_data_file
+from pasar.models.weights import load_trainable
 
 
 @dataclass

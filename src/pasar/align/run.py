@@ -21,9 +21,9 @@ import torch
 
 from pasar.align.chat_templates import training_chat_template
 from pasar.align.curves import TrainingLogCallback
-from pasar.align.models import load_trainable, save_trained
 from pasar.data.datasets import detect_format, load_data_file
 from pasar.models.registry import trained_lineage
+from pasar.models.weights import load_trainable, save_trained
 
 Method = Literal["sft", "bnf", "dpo", "kto"]
 NEEDS: dict[str, set[str]] = {

@@ -35,8 +35,8 @@ def prompts(
     """Write listing-title and order-answer prompts, split by product and by customer into
     train and held-out, with the facts the verifier checks."""
     from pasar.data.files import write_jsonl
-    from pasar.evaluate.languages import LANGUAGES
     from pasar.evaluate.prompts import TASKS, make_prompts
+    from pasar.languages import LANGUAGES
 
     if not db.exists():
         raise ValueError(f"{db} does not exist; pass --db PATH to the retail db.json")

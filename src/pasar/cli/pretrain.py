@@ -93,7 +93,7 @@ def tokenizer_command(
 ) -> None:
     """Train a byte-level BPE on the train splits, then report tokens per character on the
     held-out splits, against another model's tokenizer (SmolLM2's by default)."""
-    from pasar.align.models import load_tokenizer
+    from pasar.models.weights import load_tokenizer
     from pasar.pretrain.data import read_splits
     from pasar.pretrain.tokenizer import tokens_per_char, train_tokenizer
 
@@ -152,7 +152,7 @@ def extend_vocab_command(
     pretraining; before training it answers exactly as the old model on old tokens."""
     from transformers import AutoTokenizer
 
-    from pasar.align.models import load_trainable, save_trained
+    from pasar.models.weights import load_trainable, save_trained
     from pasar.pretrain.data import read_splits
     from pasar.pretrain.extend import extend_embeddings, extended_tokenizer, extension_merges
     from pasar.pretrain.tokenizer import tokens_per_char
@@ -205,7 +205,7 @@ def shards_command(
     memory-mapped shard files per language. Rerun after a kill: finished shards are kept."""
     from transformers import AutoTokenizer
 
-    from pasar.align.models import load_tokenizer
+    from pasar.models.weights import load_tokenizer
     from pasar.pretrain.data import read_splits
     from pasar.pretrain.shards import write_shards
 
@@ -356,7 +356,7 @@ def eval_command(
     tokenizers), English included to show forgetting."""
     from tqdm import tqdm
 
-    from pasar.align.models import load_trainable
+    from pasar.models.weights import load_trainable
     from pasar.pretrain.bpb import bits_per_byte, capped_bytes
     from pasar.pretrain.data import read_splits
 

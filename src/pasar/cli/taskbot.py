@@ -154,7 +154,7 @@ def sft_data(
     from pasar.apps.taskbot.sft import sft_rows
     from pasar.apps.taskbot.simulator import is_tau2_file, load_tasks
     from pasar.data.files import write_jsonl
-    from pasar.evaluate.languages import LANGUAGE_NAMES
+    from pasar.languages import LANGUAGE_NAMES
 
     if render not in ("local", "openai"):
         raise ValueError(f"--render {render!r}: use local or openai")

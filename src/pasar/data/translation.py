@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pasar.errors import MissingInputError
-from pasar.evaluate.languages import LANGUAGES
+from pasar.languages import LANGUAGES
 from pasar.models.types import Message
 
 PLACEHOLDER = re.compile(r"\[T(\d+)\]")

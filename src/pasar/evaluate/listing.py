@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pasar.evaluate.glossary import spellings
-from pasar.evaluate.languages import (
+from pasar.languages import (
     LANGUAGES,
     check_languages,
     detect_language,

@@ -20,14 +20,14 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pasar.evaluate.languages import (
+from pasar.evaluate.listing import Verdict, held_out
+from pasar.languages import (
     LANGUAGE_NAMES,
     LANGUAGES,
     check_languages,
     detect_language,
     phrase_pattern,
 )
-from pasar.evaluate.listing import Verdict, held_out
 
 QUESTIONS = {
     "en": "Hi, what is happening with my order {order_id}? What is in it and what is the "

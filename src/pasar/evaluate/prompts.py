@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pasar.errors import MissingInputError
-from pasar.evaluate.languages import LANGUAGES
 from pasar.evaluate.listing import TitleTask, Verdict, title_tasks, verify_title
 from pasar.evaluate.orders import OrderTask, order_tasks, verify_order_answer
+from pasar.languages import LANGUAGES
 
 TASKS = ("title", "order")
 SPLITS = ("train", "heldout", "all")

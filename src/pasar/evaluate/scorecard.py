@@ -42,9 +42,9 @@ from tqdm import tqdm
 
 from pasar.data.files import write_json
 from pasar.evaluate.compare import Generation, generate
-from pasar.evaluate.languages import LANGUAGES
 from pasar.evaluate.prompts import make_prompts, verify
 from pasar.evaluate.translation import load_ntrex, translation_report
+from pasar.languages import LANGUAGES
 from pasar.models.engine import Engine
 
 SECTIONS = ("speed", "translation", "verifiers", "structured", "taskbot")

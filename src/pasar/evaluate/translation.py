@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pasar.evaluate.languages import LANGUAGES, check_languages, detect_language
+from pasar.languages import LANGUAGES, check_languages, detect_language
 from pasar.models.engine import Engine
 from pasar.models.types import Message
 

@@ -22,7 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pasar.errors import MissingInputError
-from pasar.evaluate.languages import LANGUAGE_NAMES, detect_language
+from pasar.languages import LANGUAGE_NAMES, detect_language
 from pasar.pretrain.clean import DEFAULT_RULES, QualityRules, normalize, quality_problem
 from pasar.pretrain.dedup import unique_documents
 

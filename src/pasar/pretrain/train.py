@@ -83,7 +83,7 @@ def build_model(model: str, tokenizer: str | None, seed: int) -> tuple[nn.Module
     """(model, tokenizer): a pretrained model to continue, or a new Llama from a config."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from pasar.align.models import load_tokenizer, load_trainable
+    from pasar.models.weights import load_tokenizer, load_trainable
 
     config_file = config_path(model)
     if config_file is None:
@@ -208,7 +208,7 @@ def train(config: PretrainConfig, *, stop_at: int | None = None) -> dict[str, An
     from accelerate.utils import set_seed
     from tqdm import tqdm
 
-    from pasar.align.models import save_trained
+    from pasar.models.weights import save_trained
 
     out = config.output_dir
     train_set = ShardSet.open(config.shards / "train")

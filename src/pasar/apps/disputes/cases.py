@@ -29,7 +29,7 @@ from pasar.apps.disputes.schemas import (
     RefundRequest,
 )
 from pasar.errors import MissingInputError
-from pasar.evaluate.languages import detect_language
+from pasar.languages import detect_language
 from pasar.store.commerce import commerce_counts, get_order, get_user
 from pasar.store.db import Store
 from pasar.store.interactions import NotFoundError

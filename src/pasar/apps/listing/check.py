@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from pasar.apps.listing.gates import Field, check_field, meaning_issues
 from pasar.data.translation import Glossary
-from pasar.evaluate.languages import LANGUAGES, check_languages
+from pasar.languages import LANGUAGES, check_languages
 
 Row = dict[str, Any]
 CHECKED = ("title", "description", "bullet_points")

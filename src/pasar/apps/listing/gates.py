@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pasar.data.translation import model_numbers
-from pasar.evaluate.languages import CODES, check_languages, detector
+from pasar.languages import CODES, check_languages, detector
 
 # unit spellings -> one canonical unit; translations of a unit count as the same unit
 UNITS: dict[str, str] = {

@@ -28,7 +28,7 @@ from pasar.data.translation import (
     restore,
     translate_messages,
 )
-from pasar.evaluate.languages import check_languages
+from pasar.languages import check_languages
 from pasar.models.engine import Engine
 from pasar.models.types import Message
 

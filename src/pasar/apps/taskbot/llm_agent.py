@@ -15,7 +15,7 @@ from typing import Any
 from pasar.apps.taskbot.environment import Environment
 from pasar.apps.taskbot.tools import tool_schemas
 from pasar.errors import ContextLengthError
-from pasar.evaluate.languages import LANGUAGE_NAMES
+from pasar.languages import LANGUAGE_NAMES
 from pasar.models.engine import Engine
 from pasar.models.types import Message, ToolCall
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from pasar.apps.taskbot.environment import Environment
 from pasar.apps.taskbot.evaluation import Agent, AgentFactory
-from pasar.evaluate.languages import LANGUAGE_NAMES, detect_language
+from pasar.languages import LANGUAGE_NAMES, detect_language
 from pasar.models.engine import Engine, SamplingParams
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
 from pasar.store.db import Store

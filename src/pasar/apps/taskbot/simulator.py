@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pasar.errors import MissingInputError
-from pasar.evaluate.languages import LANGUAGE_NAMES
+from pasar.languages import LANGUAGE_NAMES
 from pasar.models.engine import Engine
 from pasar.models.types import Message
 

@@ -462,7 +462,7 @@ class MLPConnectorModel(VisionLanguageModel):
 
 
 def _load_llm(config: VisionModelConfig, folder: Path | None) -> tuple[Any, Any]:
-    from pasar.align.models import load_trainable
+    from pasar.models.weights import load_trainable
 
     if config.llm_training == "full" and folder is not None:
         llm, tokenizer = load_trainable(str(folder / "llm"))
