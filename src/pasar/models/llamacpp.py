@@ -18,11 +18,14 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from pasar.cache import BoundedCache
 from pasar.errors import ContextLengthError, InvalidSchemaError
 from pasar.models.engine import Engine, SamplingParams
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
 
 NEUTRAL_SAMPLING = {"top_k": 0, "min_p": 0.0}
+GRAMMAR_CACHE_ITEMS = 64  # compiled JSON-schema grammars kept per engine
+GRAMMAR_CACHE_BYTES = 16 * 1024 * 1024  # schema and grammar text, all of them together
 
 
 class LlamaCppEngine(Engine):
@@ -52,21 +55,26 @@ class LlamaCppEngine(Engine):
             verbose=verbose,
         )
         self.n_ctx = n_ctx
-        self._grammars: dict[str, llama_cpp.LlamaGrammar] = {}
+        # Keyed by the schema a client sent: bounded, or distinct schemas grow it forever.
+        self._grammars: BoundedCache[str, llama_cpp.LlamaGrammar] = BoundedCache(
+            GRAMMAR_CACHE_ITEMS, GRAMMAR_CACHE_BYTES
+        )
         # One llama.cpp context serves one request at a time.
         self._lock = threading.Lock()
 
     def _grammar(self, schema: dict[str, Any]) -> llama_cpp.LlamaGrammar:
         key = json.dumps(schema, sort_keys=True)
-        if key not in self._grammars:
+        grammar = self._grammars.get(key)
+        if grammar is None:
             try:
-                self._grammars[key] = llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
+                grammar = llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
             except (ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
                 raise InvalidSchemaError(
                     f"llama.cpp cannot turn this JSON schema into a grammar: {exc}. "
                     "Simplify the schema (plain types, properties, enums, arrays)"
                 ) from exc
-        return self._grammars[key]
+            self._grammars.put(key, grammar, size=len(key) + len(grammar._grammar))
+        return grammar
 
     def _request(
         self, messages: list[Message], params: SamplingParams, json_schema: dict[str, Any] | None

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+from pasar.cache import BoundedCache
 from pasar.serve.errors import error_body
 
 Scope = dict[str, Any]
@@ -122,6 +123,9 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
 
+MAX_RATE_CLIENTS = 10_000
+
+
 class RateLimiter:
     """Token buckets per client, refilled continuously: one of requests (``per_minute`` of
     them), one of model tokens (prompt and completion).
@@ -131,43 +135,56 @@ class RateLimiter:
     requests cannot all spend one budget; the reservation is settled with the tokens actually
     used when the answer is recorded. The bucket may end below zero (a prompt is counted only
     once read): the client then waits until it refills past zero.
+
+    The buckets are bounded: a bucket that has refilled is the same as none and is dropped, and
+    past ``max_clients`` the least recently seen client's bucket goes (it would start full).
     """
 
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
+    def __init__(self, max_clients: int = MAX_RATE_CLIENTS, clock: Any = time.monotonic):
+        # key -> (level, last update, when the bucket is full again)
+        self._buckets: BoundedCache[str, tuple[float, float, float]] = BoundedCache(max_clients)
         self._lock = threading.Lock()
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def _level(self, key: str, per_minute: int, now: float) -> float:
-        level, last = self._buckets.get(key, (float(per_minute), now))
+        level, last, _ = self._buckets.get(key) or (float(per_minute), now, now)
         return min(float(per_minute), level + (now - last) * per_minute / 60.0)
+
+    def _store(self, key: str, per_minute: int, level: float, now: float) -> None:
+        full_at = now + (per_minute - level) * 60.0 / per_minute
+        self._buckets.put(key, (level, now, full_at), size=1)
+        self._buckets.prune(lambda _, bucket: bucket[2] <= now)  # idle: refilled, drop it
 
     def retry_after(self, client: str, per_minute: int) -> float:
         """0 if the request may go ahead (and is counted), else seconds until it may."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             level = self._level(client, per_minute, now)
             if level >= 1:
-                self._buckets[client] = (level - 1, now)
+                self._store(client, per_minute, level - 1, now)
                 return 0.0
-            self._buckets[client] = (level, now)
+            self._store(client, per_minute, level, now)
             return (1 - level) * 60.0 / per_minute
 
     def reserve_tokens(self, client: str, per_minute: int, tokens: int) -> TokenCharge | float:
         """A charge of ``tokens`` to settle later, or, when the client's token bucket is empty,
         the seconds until it is not."""
-        key, now = f"tokens:{client}", time.monotonic()
+        key, now = f"tokens:{client}", self._clock()
         with self._lock:
             level = self._level(key, per_minute, now)
             if level <= 0:
-                self._buckets[key] = (level, now)
+                self._store(key, per_minute, level, now)
                 return max(-level * 60.0 / per_minute, 0.001)
-            self._buckets[key] = (level - tokens, now)
+            self._store(key, per_minute, level - tokens, now)
         return TokenCharge(self, key, per_minute, tokens)
 
     def _adjust(self, key: str, per_minute: int, tokens: float) -> None:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            self._buckets[key] = (self._level(key, per_minute, now) - tokens, now)
+            self._store(key, per_minute, self._level(key, per_minute, now) - tokens, now)
 
 
 class TokenCharge:
