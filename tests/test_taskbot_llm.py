@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA
 
-from pasar.apps.taskbot.environment import load_template
+from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
 from pasar.apps.taskbot.flows import FlowsAgent
 from pasar.apps.taskbot.judge import gold_hash
@@ -16,7 +16,10 @@ from pasar.apps.taskbot.llm_agent import LLMAgent, local_history
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.apps.taskbot.scenarios import load_scenarios
 from pasar.apps.taskbot.simulator import SimulatedUser, load_tasks
-from pasar.apps.taskbot.tools import TOOLS
+from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT
+from pasar.models.engine import Engine
+from pasar.models.types import ChatResult, ToolCall, Usage
+from pasar.store.commerce import get_order
 from pasar.store.db import Store
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "taskbot" / "scenarios.json"
@@ -63,7 +66,11 @@ def test_llm_agent_episode_on_the_embedded_model(engine, template: Store) -> Non
     # Whatever the model does, the policy holds: no write succeeds without a yes before it.
     writes = [c for c in calls if TOOLS[c["name"]].kind == "write"]
     yeses = [m for m in episode.transcript if m["role"] == "user" and is_affirmative(m["content"])]
-    done = [w for w in writes if not w["content"].startswith(("Refused", "Error"))]
+    done = [
+        w
+        for w in writes
+        if not w["content"].startswith(("Refused", "Error")) and "not done yet" not in w["content"]
+    ]
     assert len(done) <= len(yeses)
     if not done:
         assert episode.final_hash == gold_hash(template, [])
@@ -83,3 +90,79 @@ def test_simulated_user_plays_a_tau2_task(engine, template: Store) -> None:  # t
     assert episode.gold_hash == gold_hash(template, task.gold_actions)
     assert not episode.state_ok  # one turn cannot finish an exchange
     assert report["by_language"]["en"]["episodes"] == 1
+
+
+class ScriptedEngine(Engine):
+    """Answers with the given tool calls (name, arguments) or texts, in order; records what
+    the agent showed it after each call."""
+
+    kind = "scripted"
+    native_tools = True
+
+    def __init__(self, script: list[tuple[str, dict] | str]):
+        super().__init__("scripted")
+        self.script = list(script)
+        self.seen: list[list[dict]] = []
+
+    def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
+        self.seen.append(list(messages))
+        step = self.script.pop(0)
+        if isinstance(step, str):
+            return ChatResult(step, "stop", Usage(0, 0), self.name)
+        name, arguments = step
+        call = ToolCall(f"call_{len(self.seen)}", name, arguments)
+        return ChatResult("", "tool_calls", Usage(0, 0), self.name, [call])
+
+    def _stream(self, messages, params, json_schema):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+EMAIL = {"email": "yusuf.khan7390@example.com"}
+CANCEL = {"order_id": "#W1787190", "reason": "no longer needed"}
+
+
+def test_a_repeated_read_is_answered_without_running_it(template: Store) -> None:
+    env = Environment(episode_store(template))
+    find = ("find_user_id_by_email", EMAIL)
+    engine = ScriptedEngine([find, find, "Hello Yusuf, how can I help?"])
+    reply = LLMAgent(engine, env).respond(f"Hi, my email is {EMAIL['email']}")
+    assert reply == "Hello Yusuf, how can I help?"
+    assert [c.name for c in env.calls] == ["find_user_id_by_email"]  # run once
+    repeated = engine.seen[2][-1]
+    assert repeated["role"] == "tool" and repeated["content"].startswith("Already answered")
+    assert "yusuf_khan_7091" in repeated["content"] and "different call" in repeated["content"]
+
+
+def test_a_write_runs_only_after_the_yes_to_it_and_clears_answered_reads(template) -> None:  # type: ignore[no-untyped-def]
+    env = Environment(episode_store(template))
+    order = ("get_order_details", {"order_id": "#W1787190"})
+    engine = ScriptedEngine(
+        [
+            ("find_user_id_by_email", EMAIL),
+            order,
+            ("cancel_pending_order", CANCEL),
+            "I will cancel order #W1787190 (no longer needed). Shall I go ahead?",
+            ("cancel_pending_order", CANCEL),
+            order,
+            "Done: order #W1787190 is cancelled.",
+        ]
+    )
+    agent = LLMAgent(engine, env)
+    env.user_says(text := f"Cancel order #W1787190, I no longer need it. {EMAIL['email']}")
+    env.agent_says(agent.respond(text))
+    assert get_order(env.db, order_id="#W1787190")["status"] == "pending"  # held, not run
+    env.user_says("Yes, please.")
+    agent.respond("Yes, please.")
+    assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"
+    # The order was read again after the write (not "already answered"): it shows the cancel.
+    assert [c.name for c in env.calls].count("get_order_details") == 2
+    assert '"status":"cancelled"' in engine.seen[-1][-1]["content"]
+
+
+def test_a_spent_step_budget_transfers_to_a_human(template: Store) -> None:
+    env = Environment(episode_store(template))
+    script = [("get_product_details", {"product_id": str(i)}) for i in range(3)]
+    reply = LLMAgent(ScriptedEngine(script), env, max_steps=3).respond("Tell me everything")
+    assert reply.startswith(TRANSFER_TEXT)
+    assert env.calls[-1].name == "transfer_to_human_agents"
+    assert "3 steps" in env.calls[-1].arguments["summary"]

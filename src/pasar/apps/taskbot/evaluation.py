@@ -23,10 +23,9 @@ from pasar.apps.taskbot.judge import gold_hash, missing_facts, state_hash
 from pasar.apps.taskbot.policy import AUTH_TOOLS
 from pasar.apps.taskbot.scenarios import Scenario, ScriptedUser
 from pasar.apps.taskbot.simulator import Task
+from pasar.apps.taskbot.tools import TRANSFER_TEXT
 from pasar.data.files import jsonl_line
 from pasar.store.db import Store
-
-TRANSFER_TEXT = "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT"
 
 
 class Agent(Protocol):

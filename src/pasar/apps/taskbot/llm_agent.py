@@ -3,7 +3,12 @@
 Each user message starts a loop: the engine answers with tool calls (local engines are
 constrained to valid calls of the given tools, so even the 135M model cannot emit a malformed
 one) or with a reply; one call per step is run through the environment (policy included) and
-its observation goes back to the model, until it replies or ``max_steps`` runs out.
+its observation goes back to the model, until it replies or ``max_steps`` (the step budget of
+one user turn) runs out; then the user is transferred to a human, with a summary.
+
+A read repeated with the same arguments is not run again: the model is told it was answered,
+what it returned, and to reply or make a different call (small models otherwise loop on one
+call until the budget is gone). The memory of answered reads is cleared by every write.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pasar.apps.taskbot.environment import Environment
-from pasar.apps.taskbot.tools import tool_schemas
+from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT, tool_schemas
 from pasar.errors import ContextLengthError
 from pasar.languages import LANGUAGE_NAMES
 from pasar.models.engine import Engine
@@ -77,6 +82,7 @@ class LLMAgent:
     seed: int | None = 0
     messages: list[Message] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=tool_schemas)
+    answered: dict[str, str] = field(default_factory=dict)  # read call -> what it returned
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGE_NAMES:
@@ -110,11 +116,32 @@ class LLMAgent:
                 self.messages.append({"role": "assistant", "content": reply})
                 return reply
             call = result.tool_calls[0]  # the policy allows one call at a time
-            observation = self.env.call(call.name, call.arguments)
             self.messages.append(call_message(call))
             self.messages.append(
-                {"role": "tool", "tool_call_id": call.id, "content": observation.content}
+                {"role": "tool", "tool_call_id": call.id, "content": self._observe(call)}
             )
-        reply = "Sorry, I could not complete that. Let me transfer you to a human agent."
+        return self._transfer(text)
+
+    def _observe(self, call: ToolCall) -> str:
+        """Run the call, or say it was answered already."""
+        key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
+        if key in self.answered:
+            return (
+                f"Already answered: {call.name} was called with these arguments and returned "
+                f"{self.answered[key]}. Reply to the user now, or make a different call."
+            )
+        observation = self.env.call(call.name, call.arguments)
+        tool = TOOLS.get(call.name)
+        if tool is not None and tool.kind == "write" and not observation.held:
+            self.answered.clear()  # what reads returned may have changed
+        elif tool is not None and tool.kind == "read" and not observation.refused:
+            self.answered[key] = observation.content[:500]
+        return observation.content
+
+    def _transfer(self, text: str) -> str:
+        """The step budget of this turn is spent: hand the user to a human, with a summary."""
+        summary = f"The agent could not finish this request in {self.max_steps} steps: {text}"
+        self.env.call("transfer_to_human_agents", {"summary": summary[:500]})
+        reply = f"{TRANSFER_TEXT}. PLEASE HOLD ON. I could not finish this myself."
         self.messages.append({"role": "assistant", "content": reply})
         return reply

@@ -197,6 +197,10 @@ def calculate(db: Store, expression: str) -> float:
         raise ValueError(f"cannot calculate {expression!r}: {exc}") from exc
 
 
+# What an agent says when it hands the user over; an episode ends on it.
+TRANSFER_TEXT = "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT"
+
+
 @tool("read")
 def transfer_to_human_agents(db: Store, summary: str) -> str:
     """Transfer the user to a human agent, with a summary of their issue. Only when the request
