@@ -126,12 +126,15 @@ def test_killed_run_resumes_with_the_same_command(
     while not (out / "round-1" / "train").exists() and first.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    assert first.poll() is None, "the run ended before it could be killed"
     first.send_signal(signal.SIGKILL)  # somewhere in round 1's training
-    first.wait()
+    assert first.wait() == -signal.SIGKILL
     assert not (out / "report.json").exists()
+    sampled = (out / "round-1" / "samples.jsonl").read_text()
     second = subprocess.run(command, capture_output=True, text=True, timeout=600, env=os.environ)
     assert second.returncode == 0, second.stdout + second.stderr
     report = json.loads((out / "report.json").read_text())
     assert [r["round"] for r in report["rounds"]] == [1, 2]
     assert report["rounds"][1]["policy"] == str(out / "round-1" / "train")
     assert "round 2: win rate" in second.stdout
+    assert (out / "round-1" / "samples.jsonl").read_text() == sampled  # kept, not resampled
