@@ -98,3 +98,15 @@ def test_every_setting_is_documented():
     doc = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     for name in Settings.model_fields:
         assert f"`PASAR_{name.upper()}`" in doc, f"PASAR_{name.upper()} missing from the docs"
+
+
+def test_default_data_files_come_from_the_data_dir_setting(tmp_path: Path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pasar.cli.main import app
+
+    monkeypatch.setenv("PASAR_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    done = CliRunner().invoke(app, ["eval", "prompts", "--out", str(tmp_path / "p.jsonl")])
+    assert done.exit_code != 0
+    assert str(tmp_path / "data" / "retail" / "db.json") in "".join(done.output.split())

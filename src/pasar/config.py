@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         description="Engine forced for every model (llamacpp, hf, http). Unset: chosen from the "
         "model (GGUF -> llamacpp, HF directory -> hf, URL -> http).",
     )
+    data_dir: Path = Field(
+        Path("../shared/data"),
+        description="The shared data folder: retail/db.json, ntrex/, corpus/, images/. The "
+        "default data file of every command is under it.",
+    )
     store_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the store (e.g. postgresql+psycopg://user@host/db). "
@@ -139,3 +144,8 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once. Tests that change variables call cache_clear()."""
     return Settings()
+
+
+def data_path(*parts: str) -> Path:
+    """A file or folder under the shared data folder (``PASAR_DATA_DIR``)."""
+    return get_settings().data_dir.joinpath(*parts)

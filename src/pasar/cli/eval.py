@@ -9,13 +9,12 @@ from typing import Annotated
 import typer
 
 from pasar.cli.output import console, run_guarded
+from pasar.config import data_path
 
 app = typer.Typer(
     help="Evaluate: write verifiable prompts, compare a model with a baseline (win rate).",
     no_args_is_help=True,
 )
-
-DEFAULT_DB = Path("../shared/data/retail/db.json")
 
 
 @app.command("prompts")
@@ -30,7 +29,10 @@ def prompts(
     language: Annotated[
         list[str] | None, typer.Option(help="en, id, ms, th, vi, tl (default: all six).")
     ] = None,
-    db: Annotated[Path, typer.Option(help="Retail database JSON.")] = DEFAULT_DB,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="Retail database JSON. Default: $PASAR_DATA_DIR/retail/db.json."),
+    ] = None,
 ) -> None:
     """Write listing-title and order-answer prompts, split by product and by customer into
     train and held-out, with the facts the verifier checks."""
@@ -38,6 +40,7 @@ def prompts(
     from pasar.evaluate.prompts import TASKS, make_prompts
     from pasar.languages import LANGUAGES
 
+    db = db or data_path("retail", "db.json")
     if not db.exists():
         raise ValueError(f"{db} does not exist; pass --db PATH to the retail db.json")
     if per_language < 1:
@@ -110,7 +113,9 @@ def translation(
     pairs: Annotated[str, typer.Option(help="Language pairs, e.g. en-id,en-ms,en-th.")],
     out: Annotated[Path, typer.Option(help="Report JSON to write.")],
     limit: Annotated[int, typer.Option(help="First N NTREX sentences per pair (0 = all).")] = 50,
-    ntrex: Annotated[Path, typer.Option(help="NTREX folder.")] = Path("../shared/data/ntrex"),
+    ntrex: Annotated[
+        Path | None, typer.Option(help="NTREX folder. Default: $PASAR_DATA_DIR/ntrex.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences generated at once.")] = 8,
     max_tokens: Annotated[int, typer.Option(help="Longest translation, in tokens.")] = 160,
     outputs: Annotated[
@@ -129,7 +134,7 @@ def translation(
     report = translation_report(
         load_engine(model),
         chosen,
-        ntrex=ntrex,
+        ntrex=ntrex or data_path("ntrex"),
         limit=limit or None,
         batch_size=batch_size,
         max_tokens=max_tokens,
@@ -167,9 +172,9 @@ def scorecard(
     scenarios: Annotated[Path, typer.Option(help="Taskbot scenarios file.")] = Path(
         "examples/taskbot/scenarios.json"
     ),
-    data_dir: Annotated[Path, typer.Option(help="The shared data folder.")] = Path(
-        "../shared/data"
-    ),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The shared data folder. Default: $PASAR_DATA_DIR.")
+    ] = None,
 ) -> None:
     """Measure one model on everything pasar claims, with the same prompts for every model:
     speed and memory on llama.cpp, translation chrF en->id/ms/th/vi/tl (NTREX lines 1000+),
@@ -178,6 +183,7 @@ def scorecard(
     from pasar.evaluate.scorecard import SECTIONS, ScorecardConfig, run_scorecard
     from pasar.models.registry import load_engine
 
+    data_dir = data_dir or data_path()
     for path in (data_dir / "ntrex", data_dir / "retail" / "db.json", scenarios):
         if not path.exists():
             raise ValueError(f"{path} does not exist; pass --data-dir / --scenarios")

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from pasar.cli.output import console, run_guarded, write_report
+from pasar.config import data_path
 
 app = typer.Typer(
     help=(
@@ -21,8 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-CORPUS = Path("../shared/data/corpus")
-ENGLISH = Path("../shared/data/ntrex/newstest2019-ref.eng-US.txt")
+ENGLISH = ("ntrex", "newstest2019-ref.eng-US.txt")  # under PASAR_DATA_DIR
 
 
 @app.command("data")
@@ -30,8 +30,11 @@ ENGLISH = Path("../shared/data/ntrex/newstest2019-ref.eng-US.txt")
 def data_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder (one subfolder a language).")],
     corpus: Annotated[
-        Path, typer.Option(help="Folder of LANG.txt files (th.txt, vi.txt, ...).")
-    ] = CORPUS,
+        Path | None,
+        typer.Option(
+            help="Folder of LANG.txt files (th.txt, vi.txt, ...). Default: $PASAR_DATA_DIR/corpus."
+        ),
+    ] = None,
     languages: Annotated[
         str | None, typer.Option(help="Comma-separated codes; default: every LANG.txt found.")
     ] = None,
@@ -52,7 +55,11 @@ def data_command(
         raise ValueError(f"--heldout-share {heldout_share}: give a share in [0, 1)")
     wanted = tuple(languages.split(",")) if languages else None
     report = prepare_corpus(
-        corpus, out, languages=wanted, heldout_share=heldout_share, threshold=threshold
+        corpus or data_path("corpus"),
+        out,
+        languages=wanted,
+        heldout_share=heldout_share,
+        threshold=threshold,
     )
     table = Table("language", "docs in", "removed", "kept", "train", "held out", "chars kept")
     for lang, r in report["languages"].items():
@@ -84,9 +91,10 @@ def tokenizer_command(
     english: Annotated[
         Path | None,
         typer.Option(
-            help="English text, one sentence a line: its first half trains, the rest measures."
+            help="English text, one sentence a line: its first half trains, the rest measures. "
+            "Default: NTREX's English under $PASAR_DATA_DIR."
         ),
-    ] = ENGLISH,
+    ] = None,
     compare: Annotated[
         str, typer.Option(help="A model name whose tokenizer to compare with.")
     ] = "smollm2-135m-instruct",
@@ -97,6 +105,7 @@ def tokenizer_command(
     from pasar.pretrain.data import read_splits
     from pasar.pretrain.tokenizer import tokens_per_char, train_tokenizer
 
+    english = english or data_path(*ENGLISH)
     train = read_splits(data, "train", english)
     heldout = read_splits(data, "heldout", english)
     ours = train_tokenizer(train, vocab_size=vocab_size, out_dir=out, max_chars=max_chars)
@@ -197,8 +206,11 @@ def shards_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for OUT/train and OUT/heldout.")],
     english: Annotated[
         Path | None,
-        typer.Option(help="English text for replay (one sentence a line; first half trains)."),
-    ] = ENGLISH,
+        typer.Option(
+            help="English text for replay (one sentence a line; first half trains). Default: "
+            "NTREX's English under $PASAR_DATA_DIR."
+        ),
+    ] = None,
     shard_tokens: Annotated[int, typer.Option(help="Tokens per shard file.")] = 1 << 22,
 ) -> None:
     """Tokenise the train and held-out splits, pack documents (each ended by end-of-text) into
@@ -219,7 +231,10 @@ def shards_command(
     table = Table("split", "language", "documents", "tokens", "shards")
     for split in ("train", "heldout"):
         manifest = write_shards(
-            read_splits(data, split, english), tok, out / split, shard_tokens=shard_tokens
+            read_splits(data, split, english or data_path(*ENGLISH)),
+            tok,
+            out / split,
+            shard_tokens=shard_tokens,
         )
         for lang, row in manifest["languages"].items():
             table.add_row(
@@ -348,8 +363,11 @@ def eval_command(
     ] = 40_000,
     english: Annotated[
         Path | None,
-        typer.Option(help="English text (one sentence a line); its second half is measured."),
-    ] = ENGLISH,
+        typer.Option(
+            help="English text (one sentence a line); its second half is measured. Default: "
+            "NTREX's English under $PASAR_DATA_DIR."
+        ),
+    ] = None,
     window: Annotated[int, typer.Option(help="Tokens per forward pass.")] = 1024,
 ) -> None:
     """Bits per byte of a model on each language's held-out text (lower is better; fair across
@@ -360,7 +378,7 @@ def eval_command(
     from pasar.pretrain.bpb import bits_per_byte, capped_bytes
     from pasar.pretrain.data import read_splits
 
-    texts = read_splits(data, "heldout", english)
+    texts = read_splits(data, "heldout", english or data_path(*ENGLISH))
     weights, tokenizer = load_trainable(model)
     weights.eval()
     rows = {}

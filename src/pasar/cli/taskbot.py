@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from pasar.cli.output import console, run_guarded, write_report
+from pasar.config import data_path
 
 app = typer.Typer(
     help="Taskbot: customer-service tasks under policy on the retail store (LLM agent and "
@@ -16,8 +17,13 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_DB = Path("../shared/data/retail/db.json")
-Db = Annotated[Path, typer.Option(help="Retail database JSON: the start state of every episode.")]
+Db = Annotated[
+    Path | None,
+    typer.Option(
+        help="Retail database JSON: the start state of every episode. Default: "
+        "$PASAR_DATA_DIR/retail/db.json."
+    ),
+]
 Model = Annotated[
     str | None,
     typer.Option("--model", "-m", help="LLM for --agent llm (name, GGUF, HF dir or URL)."),
@@ -69,7 +75,7 @@ def eval_command(
     max_turns: Annotated[int, typer.Option(help="User turns before an episode is cut.")] = 10,
     limit: Annotated[int | None, typer.Option(help="Only the first N scenarios.")] = None,
     n_ctx: NCtx = 8192,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
 ) -> None:
     """Run the agent on every scenario TRIALS times and write completion rate, correction rate,
     pass^k, mean turns, tool errors and policy refusals, overall and per language. A killed
@@ -97,7 +103,7 @@ def eval_command(
     report, _ = evaluate(
         cases,
         factory,
-        load_template(db),
+        load_template(db or data_path("retail", "db.json")),
         trials=trials,
         max_turns=max_turns,
         episodes_file=episodes_file,
@@ -145,7 +151,7 @@ def sft_data(
     render: Annotated[
         str, typer.Option(help="local (what a local engine sees and emits) or openai (tool roles).")
     ] = "local",
-    db: Db = DEFAULT_DB,
+    db: Db = None,
 ) -> None:
     """Turn tasks into SFT trajectories: gold tool calls with user and agent turns, in several
     languages; scenarios add the flows agent's passing episodes, corrections included."""
@@ -171,7 +177,7 @@ def sft_data(
         else:
             scenario_list += load_scenarios(path, split)
     rows = sft_rows(
-        load_template(db),
+        load_template(db or data_path("retail", "db.json")),
         scenarios=scenario_list,
         tasks=task_list,
         languages=languages,

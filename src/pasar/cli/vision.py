@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from pasar.cli.output import console, run_guarded, write_report
+from pasar.config import data_path
 
 app = typer.Typer(
     help=(
@@ -19,8 +20,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-IMAGES = Path("../shared/data/images")
 
 
 @app.command("train")
@@ -35,12 +34,13 @@ def train_command(
     ],
     out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, log, model.")],
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="The product photos: ../shared/data/images (grocery_iconic/, "
-            "aws_product_samples/) or a JSONL manifest of {image, product_id, title, attributes}."
+            help="The product photos: a folder like $PASAR_DATA_DIR/images (grocery_iconic/, "
+            "aws_product_samples/; the default) or a JSONL manifest of {image, product_id, "
+            "title, attributes}."
         ),
-    ] = IMAGES,
+    ] = None,
     from_: Annotated[
         Path | None,
         typer.Option(
@@ -112,7 +112,7 @@ def train_command(
             raise ValueError(f"{name} {value}: give one of {', '.join(allowed)}")
     config = VisionTrainConfig(
         stage=stage,
-        data=data,
+        data=data or data_path("images"),
         output_dir=out,
         previous=from_,
         model=model,
@@ -272,12 +272,12 @@ def eval_command(
     model: Annotated[Path, typer.Option(help="A `pasar vision train` --out folder.")],
     out: Annotated[Path, typer.Option("--out", help="The JSON report.")],
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="The product photos the model was trained on (folder or JSONL manifest); only "
-            "its held-out products are evaluated."
+            "its held-out products are evaluated. Default: $PASAR_DATA_DIR/images."
         ),
-    ] = IMAGES,
+    ] = None,
     heldout_percent: Annotated[
         int | None,
         typer.Option(help="Percent of products held out. Default: the model's training run's."),
@@ -319,6 +319,7 @@ def eval_command(
     from pasar.apps.vision.model import load_vision_model
 
     percent = training_heldout_percent(model) if heldout_percent is None else heldout_percent
+    data = data or data_path("images")
     train_set, heldout = split_by_product(load_examples(data), percent)
     vision = load_vision_model(model)
     report, predictions, fit = evaluate_vision_model(

@@ -20,7 +20,6 @@ from pasar.models.engine import Engine
 from pasar.models.types import Message
 
 NTREX_FILES = {"en": "eng-US", "id": "ind", "ms": "msa", "th": "tha", "vi": "vie", "tl": "fil"}
-DEFAULT_NTREX = Path("../shared/data/ntrex")
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:
@@ -42,7 +41,7 @@ def load_ntrex(directory: Path, language: str, limit: int | None, start: int = 0
     when ``limit`` is None); the files are line-aligned across languages."""
     path = directory / f"newstest2019-ref.{NTREX_FILES[language]}.txt"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; pass --ntrex DIR (../shared/data/ntrex)")
+        raise FileNotFoundError(f"{path} is missing; pass --ntrex DIR or set PASAR_DATA_DIR")
     lines = path.read_text(encoding="utf-8").splitlines()[start:]
     return lines[:limit]
 
@@ -127,7 +126,7 @@ def translation_report(
     engine: Engine,
     pairs: list[tuple[str, str]],
     *,
-    ntrex: Path = DEFAULT_NTREX,
+    ntrex: Path,
     start: int = 0,
     limit: int | None = 50,
     batch_size: int = 8,
