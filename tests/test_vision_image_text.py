@@ -23,8 +23,8 @@ from pasar.apps.vision.image_text import (
     translate_image,
     translate_texts,
 )
-from pasar.apps.vision.images import image_to_data_url, load_image
 from pasar.data.translation import Glossary
+from pasar.models.images import image_to_data_url, load_image
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 VITAMIN_LABEL = IMAGES / "aws_product_samples" / "B07GTFSCHB" / "844a1cce.jpg"

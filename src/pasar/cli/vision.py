@@ -172,8 +172,8 @@ def caption_command(
     import jsonschema
 
     from pasar.apps.vision.data import CAPTION_SCHEMA, caption_record
-    from pasar.apps.vision.images import load_image
     from pasar.apps.vision.model import load_vision_model
+    from pasar.models.images import load_image
 
     picture = load_image(image)
     vision = load_vision_model(model)

@@ -9,7 +9,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pasar.apps.vision.images import ImageInputError
 from pasar.errors import (
     ContextLengthError,
     EngineRequestError,
@@ -18,6 +17,7 @@ from pasar.errors import (
     MissingWeightsError,
     PasarError,
 )
+from pasar.models.images import ImageInputError
 from pasar.store.interactions import NotFoundError
 
 ERROR_TYPES = {

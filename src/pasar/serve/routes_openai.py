@@ -18,10 +18,10 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from pasar.apps.taskbot.serving import CALLER, TASKBOT_MODELS, Caller
-from pasar.apps.vision.images import data_url_bytes
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
 from pasar.models.engine import image_parts, message_text
+from pasar.models.images import data_url_bytes
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
 from pasar.serve.deps import CallerDep, StateDep, TokenClientDep, reserve_tokens, visible_to
 from pasar.serve.errors import APIError, error_body, status_of

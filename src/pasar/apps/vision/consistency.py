@@ -339,7 +339,7 @@ def check_catalogue(
     title) without stopping the others. References are other titles of the same catalogue."""
     from tqdm import tqdm
 
-    from pasar.apps.vision.images import load_image
+    from pasar.models.images import load_image
 
     check_reference_count(reference_titles)
     catalogue = [str(r.get("title") or "").strip() for r in rows]

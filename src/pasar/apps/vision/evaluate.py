@@ -151,7 +151,7 @@ def evaluate_vision_model(
     ``threshold`` was given)."""
     from tqdm import tqdm
 
-    from pasar.apps.vision.images import load_image
+    from pasar.models.images import load_image
 
     began = time.perf_counter()
     product_ids = list(dict.fromkeys(e.product_id for e in heldout))
@@ -232,7 +232,7 @@ def evaluate_vision_model(
 
 
 def _thumbnail(path: str, out: Path) -> None:
-    from pasar.apps.vision.images import load_image
+    from pasar.models.images import load_image
 
     image = load_image(path)
     image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))

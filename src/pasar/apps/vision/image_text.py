@@ -42,7 +42,6 @@ from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont, features
 from rapidocr.utils.output import RapidOCROutput
 
-from pasar.apps.vision.images import load_image
 from pasar.data.translation import (
     PLACEHOLDER,
     Glossary,
@@ -53,6 +52,7 @@ from pasar.data.translation import (
 )
 from pasar.errors import EngineUnavailableError
 from pasar.models.engine import Engine
+from pasar.models.images import load_image
 
 Point = tuple[float, float]
 Box = tuple[Point, Point, Point, Point]  # top-left, top-right, bottom-right, bottom-left

@@ -27,7 +27,6 @@ from typing import Any
 import torch
 from PIL import Image
 
-from pasar.apps.vision.images import MAX_PIXELS, ImageInputError, load_image
 from pasar.apps.vision.model import (
     IMAGE_END,
     IMAGE_START,
@@ -38,6 +37,7 @@ from pasar.apps.vision.model import (
 from pasar.errors import ContextLengthError
 from pasar.models.engine import Engine, SamplingParams, image_parts, message_text
 from pasar.models.hf import HFEngine
+from pasar.models.images import MAX_PIXELS, ImageInputError, load_image
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
 
 RESERVED = (IMAGE_TOKEN, IMAGE_START, IMAGE_END)

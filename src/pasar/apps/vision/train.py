@@ -203,7 +203,7 @@ def train(config: VisionTrainConfig, *, stop_at: int | None = None) -> dict[str,
     from accelerate.utils import set_seed
     from tqdm import tqdm
 
-    from pasar.apps.vision.images import load_image
+    from pasar.models.images import load_image
 
     out = config.output_dir
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
