@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, true
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Insert, func, select, true
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, selectinload
 
 from pasar.errors import PasarError
 from pasar.models.types import ChatResult, Message
@@ -62,29 +64,35 @@ def record_exchange(
     history with each request, so only the ones past the stored length are new. With
     ``visible_to`` (a key id), a conversation that key does not own is not found: one key
     cannot append to another's conversation (see ``owned_by``).
+
+    Concurrent requests on one conversation take turns: the conversation is created if missing
+    (a request that loses the race to create a client-chosen id appends to it instead) and its
+    row stays locked until the new messages are committed, so each one reads the positions the
+    previous one wrote. On SQLite the creating statement takes the database's write lock.
     """
+    conversation_id = conversation_id or new_conversation_id()
+    first_user = next((m for m in request_messages if m.get("role") == "user"), None)
     with db.session() as session, session.begin():
-        conversation = session.get(Conversation, conversation_id) if conversation_id else None
-        if conversation is not None and not owned_by(conversation, visible_to):
-            raise NotFoundError(f"no conversation with id {conversation_id!r}")
-        if conversation is None:
-            first_user = next((m for m in request_messages if m.get("role") == "user"), None)
-            conversation = Conversation(
-                id=conversation_id or new_conversation_id(),
+        session.execute(
+            insert_if_missing(session, Conversation).values(
+                id=conversation_id,
                 title=str(first_user.get("content", ""))[:200] if first_user else "",
                 api_key_id=api_key_id,
             )
-            session.add(conversation)
-            stored = 0
-        else:
-            stored = (
-                session.scalar(
-                    select(func.coalesce(func.max(MessageRow.position) + 1, 0)).where(
-                        MessageRow.conversation_id == conversation.id
-                    )
+        )
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        ).one()
+        if not owned_by(conversation, visible_to):
+            raise NotFoundError(f"no conversation with id {conversation_id!r}")
+        stored = (
+            session.scalar(
+                select(func.coalesce(func.max(MessageRow.position) + 1, 0)).where(
+                    MessageRow.conversation_id == conversation.id
                 )
-                or 0
             )
+            or 0
+        )
         position = stored
         for message in request_messages[stored:]:
             session.add(
@@ -105,6 +113,7 @@ def record_exchange(
                     id=choice_message_id(completion_id, index),
                     conversation_id=conversation.id,
                     position=position,
+                    choice=index,
                     role="assistant",
                     content=answer.text,
                     tool_calls=[
@@ -124,6 +133,13 @@ def record_exchange(
             )
         conversation.updated_at = utcnow()
         return conversation.id
+
+
+def insert_if_missing(session: Session, table: type[Conversation]) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING, in the store's dialect (SQLite or PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def add_feedback(

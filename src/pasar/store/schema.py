@@ -51,14 +51,27 @@ class Conversation(Base):
 
 
 class Message(Base):
-    """One message of a conversation. Assistant messages carry how they were produced."""
+    """One message of a conversation. Assistant messages carry how they were produced.
+
+    A position holds one message, except that the choices of one completion (``n`` > 1) share
+    it, told apart by ``choice``: the database refuses two messages in one place, whatever
+    requests race to append."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_position", "conversation_id", "position"),)
+    __table_args__ = (
+        Index(
+            "uq_messages_conversation_position_choice",
+            "conversation_id",
+            "position",
+            "choice",
+            unique=True,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     position: Mapped[int]
+    choice: Mapped[int] = mapped_column(default=0, server_default="0")  # index among n choices
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     tool_calls: Mapped[list[Any] | None]
