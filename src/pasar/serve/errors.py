@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pasar.errors import (
@@ -19,6 +21,8 @@ from pasar.errors import (
 )
 from pasar.models.images import ImageInputError
 from pasar.store.interactions import NotFoundError
+
+log = logging.getLogger("pasar.serve")
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -121,6 +125,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ValueError)
     async def value_error(_: Request, exc: ValueError) -> JSONResponse:
         return error_response(400, str(exc), code="invalid_request")
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # The error's text was scrubbed of the values the database quoted (store/db.py); the
+        # client learns only that the store failed.
+        log.error("store error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(
+            500,
+            "the store could not complete this request; the server's log has the details",
+            code="store_error",
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from pasar.apps.taskbot.serving import CALLER, TASKBOT_MODELS, Caller
 from pasar.errors import PasarError
@@ -24,7 +25,7 @@ from pasar.models.engine import image_parts, message_text
 from pasar.models.images import data_url_bytes
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
 from pasar.serve.deps import CallerDep, StateDep, TokenClientDep, reserve_tokens, visible_to
-from pasar.serve.errors import APIError, error_body, status_of
+from pasar.serve.errors import APIError, error_body, log, status_of
 from pasar.serve.schemas import ChatCompletionRequest
 from pasar.store.interactions import (
     ExchangeRecord,
@@ -370,5 +371,13 @@ def sse_events(
             tool_calls=list(last.tool_calls),
             latency_s=time.perf_counter() - started,
         )
-        save([result])
+        try:
+            save([result])
+            saved = True
+        except SQLAlchemyError:  # the answer was sent: say so in the stream, not by a cut
+            log.error("store error recording streamed completion %s", completion_id, exc_info=True)
+            saved = False
+    if not saved:
+        message = "the store could not record this answer; the server's log has the details"
+        yield event(error_body(500, message, "store_error"))
     yield "data: [DONE]\n\n"

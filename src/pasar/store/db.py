@@ -15,7 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +36,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# PostgreSQL's error text quotes the values it rejects: "DETAIL:  Key (email)=(a@b.c) already
+# exists", "Failing row contains (…)", "CONTEXT:  unnamed portal parameter $1 = '…'", and
+# 'invalid input syntax for type integer: "…"' on the first line.
+_VALUE_LINES = re.compile(r"\n(DETAIL|CONTEXT):.*", re.DOTALL)
+_QUOTED_INPUT = re.compile(r'(: )"(?:[^"]|"")*"$', re.MULTILINE)
+HIDDEN = "\nDETAIL: (hidden by pasar: PostgreSQL's detail may quote a stored value)"
+
+
+def scrub_database_text(text: str) -> str:
+    """A database error's text without the values it may quote (customer data, message
+    text): the DETAIL and CONTEXT lines go, and a quoted input at the end of a line becomes
+    "***". The constraint, table and column names stay, to find the cause by."""
+    end = text.rfind("\n[SQL: ")  # SQLAlchemy's statement, last (its values are hidden)
+    head, statement = (text[:end], text[end:]) if end >= 0 else (text, "")
+    scrubbed, count = _VALUE_LINES.subn("", head)
+    return _QUOTED_INPUT.sub(r'\1"***"', scrubbed) + (HIDDEN if count else "") + statement
+
+
+def _scrub_error(context: ExceptionContext) -> None:
+    """Scrub a database error before it is raised, logged or answered: the driver's exception
+    (printed as the cause in every traceback) and SQLAlchemy's, which copied its text."""
+    for error in (context.original_exception, context.sqlalchemy_exception):
+        if error is not None and error.args and isinstance(error.args[0], str):
+            error.args = (scrub_database_text(error.args[0]), *error.args[1:])
 
 
 def masked_url(url: str) -> str:
@@ -63,10 +89,12 @@ def make_engine(url: str) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
-    )
+    else:
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        )
+    event.listen(engine, "handle_error", _scrub_error)  # nor the values a database quotes
+    return engine
 
 
 class Store:
