@@ -21,17 +21,11 @@ import torch
 
 from pasar.align.chat_templates import training_chat_template
 from pasar.align.curves import TrainingLogCallback
-from pasar.data.datasets import detect_format, load_data_file
+from pasar.data.datasets import METHOD_FORMATS, detect_format, load_data_file
 from pasar.models.registry import trained_lineage
 from pasar.models.weights import load_trainable, save_trained
 
 Method = Literal["sft", "bnf", "dpo", "kto"]
-NEEDS: dict[str, set[str]] = {
-    "sft": {"sft"},
-    "bnf": {"paired", "unpaired"},
-    "dpo": {"paired"},
-    "kto": {"paired", "unpaired"},
-}
 
 
 @dataclass
@@ -55,8 +49,8 @@ class AlignOptions:
     drop_longer: bool = False  # sft: leave out rows over max_length rather than cut them
 
     def __post_init__(self) -> None:
-        if self.method not in NEEDS:
-            raise ValueError(f"method {self.method!r} is not one of {', '.join(NEEDS)}")
+        if self.method not in METHOD_FORMATS:
+            raise ValueError(f"method {self.method!r} is not one of {', '.join(METHOD_FORMATS)}")
         if self.max_steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("max_steps, batch_size and grad_accum must be at least 1")
         if self.drop_longer and self.method != "sft":
@@ -180,9 +174,9 @@ def run_alignment(options: AlignOptions) -> dict[str, Any]:
     """Train, save the model and a report.json in output_dir; return the report."""
     dataset = load_data_file(options.data)
     found = detect_format(dataset)
-    if found not in NEEDS[options.method]:
+    if found not in METHOD_FORMATS[options.method]:
         raise ValueError(
-            f"{options.method} needs {' or '.join(sorted(NEEDS[options.method]))} data; "
+            f"{options.method} needs {' or '.join(sorted(METHOD_FORMATS[options.method]))} data; "
             f"{options.data} is {found}. `pasar feedback export --format "
             f"{options.method}` writes the right one"
         )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from datasets import Dataset, load_dataset
+if TYPE_CHECKING:  # importing datasets takes a second; exports need only the tables below
+    from datasets import Dataset
 
 DataFormat = Literal["sft", "paired", "unpaired"]
 COLUMNS: dict[DataFormat, set[str]] = {
@@ -13,10 +14,20 @@ COLUMNS: dict[DataFormat, set[str]] = {
     "paired": {"prompt", "chosen", "rejected"},
     "unpaired": {"prompt", "completion", "label"},
 }
+# Each training method and the data formats it reads; the first is the one `pasar feedback
+# export --format METHOD` writes for it.
+METHOD_FORMATS: dict[str, tuple[DataFormat, ...]] = {
+    "sft": ("sft",),
+    "bnf": ("unpaired", "paired"),
+    "kto": ("unpaired", "paired"),
+    "dpo": ("paired",),
+}
 
 
 def load_data_file(path: str | Path) -> Dataset:
     """A local JSONL/JSON/Parquet file as a datasets.Dataset."""
+    from datasets import load_dataset
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such data file (JSONL, JSON or Parquet expected)")

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pasar.data.datasets import METHOD_FORMATS
 from pasar.store.interactions import FeedbackExample
 
-FORMATS = ("sft", "bnf", "kto", "dpo")
+FORMATS = tuple(METHOD_FORMATS)  # exports are named by the method they train
 
 
 def _assistant(text: str) -> list[dict[str, str]]:
@@ -61,11 +62,11 @@ def feedback_to_pairs(examples: Iterable[FeedbackExample]) -> list[dict[str, Any
     ]
 
 
+CONVERTERS = {"sft": feedback_to_sft, "unpaired": feedback_to_unpaired, "paired": feedback_to_pairs}
+
+
 def feedback_rows(examples: list[FeedbackExample], fmt: str) -> list[dict[str, Any]]:
-    if fmt == "sft":
-        return feedback_to_sft(examples)
-    if fmt in ("bnf", "kto"):
-        return feedback_to_unpaired(examples)
-    if fmt == "dpo":
-        return feedback_to_pairs(examples)
-    raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    """Training rows for method ``fmt`` (sft, bnf, kto, dpo), in the format it reads first."""
+    if fmt not in METHOD_FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    return CONVERTERS[METHOD_FORMATS[fmt][0]](examples)
