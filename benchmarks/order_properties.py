@@ -41,6 +41,7 @@ def main() -> None:
             "-p",
             "no:cacheprovider",
             "--hypothesis-show-statistics",
+            "--timeout=0",  # the suite's 600 s per test would cut a 10,000-sequence run
             "tests/test_order_actions_properties.py::test_order_actions_never_invent_money",
         ],
         cwd=ROOT,
