@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, run_pasar
 
+from pasar.errors import NotFoundError
 from pasar.store.commerce import (
     commerce_counts,
     export_retail,
@@ -19,7 +20,6 @@ from pasar.store.commerce import (
     load_retail_json,
 )
 from pasar.store.db import open_store
-from pasar.store.interactions import NotFoundError
 
 RETAIL_DB = SHARED_DATA / "retail" / "db.json"
 

@@ -19,9 +19,9 @@ from pasar.apps.disputes.letter import unsupported_facts, write_letter
 from pasar.apps.disputes.policy import load_policy
 from pasar.apps.disputes.schemas import ChargebackRequest
 from pasar.cli.main import app
+from pasar.errors import NotFoundError
 from pasar.store.commerce import import_retail, load_retail_json
 from pasar.store.db import open_configured_store
-from pasar.store.interactions import NotFoundError
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "disputes"
 POLICY = load_policy()

@@ -21,9 +21,9 @@ from pasar.apps.disputes.refund import decide
 from pasar.apps.disputes.schemas import Proposal, RefundCase, RefundRequest
 from pasar.apps.disputes.texts import BUYER_MESSAGES
 from pasar.cli.main import app
+from pasar.errors import NotFoundError
 from pasar.store.commerce import export_retail, import_retail, load_retail_json
 from pasar.store.db import open_configured_store
-from pasar.store.interactions import NotFoundError
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "disputes"
 POLICY = load_policy()

@@ -8,11 +8,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from pasar.data.feedback import feedback_to_pairs, feedback_to_sft, feedback_to_unpaired
+from pasar.errors import NotFoundError
 from pasar.models.types import ChatResult, Usage
 from pasar.store.db import StoreError, open_store
 from pasar.store.interactions import (
     ExchangeRecord,
-    NotFoundError,
     add_feedback,
     feedback_counts_by_model_and_day,
     feedback_examples,

@@ -10,9 +10,9 @@ from conftest import SHARED_DATA
 
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.tools import TOOLS
+from pasar.errors import NotFoundError
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
-from pasar.store.interactions import NotFoundError
 from pasar.store.order_actions import OrderActionError
 
 DB = SHARED_DATA / "retail" / "db.json"

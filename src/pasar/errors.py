@@ -35,3 +35,7 @@ class InvalidSchemaError(PasarError, ValueError):
 
 class MissingInputError(PasarError, FileNotFoundError):
     """A file the user named (prompts, data, a model directory) that does not exist."""
+
+
+class NotFoundError(PasarError, LookupError):
+    """An id (conversation, message, order, user, product, key) that is not in the store."""

@@ -17,10 +17,10 @@ from pasar.errors import (
     EngineUnavailableError,
     InvalidSchemaError,
     MissingWeightsError,
+    NotFoundError,
     PasarError,
 )
 from pasar.models.images import ImageInputError
-from pasar.store.interactions import NotFoundError
 
 log = logging.getLogger("pasar.serve")
 

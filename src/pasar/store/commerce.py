@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from pasar.errors import NotFoundError
 from pasar.store.db import Store
-from pasar.store.interactions import NotFoundError
 from pasar.store.schema import (
     Fulfillment,
     Order,

@@ -17,15 +17,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from pasar.errors import PasarError
+from pasar.errors import NotFoundError
 from pasar.models.types import ChatResult, Message
 from pasar.store.db import Store
 from pasar.store.schema import Conversation, Feedback, utcnow
 from pasar.store.schema import Message as MessageRow
-
-
-class NotFoundError(PasarError, LookupError):
-    """A conversation or message id that is not in the store."""
 
 
 def new_conversation_id() -> str:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from pasar.errors import NotFoundError
 from pasar.store.db import Store
-from pasar.store.interactions import NotFoundError
 from pasar.store.schema import ApiKey, utcnow
 
 # user: chat and feedback on its own conversations; backend: the same, and it may name the

@@ -20,10 +20,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pasar.errors import PasarError
+from pasar.errors import NotFoundError, PasarError
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
-from pasar.store.interactions import NotFoundError
 from pasar.store.schema import Order, OrderItem, Payment, PaymentMethod, User, Variant
 
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")

@@ -28,11 +28,10 @@ from pasar.apps.disputes.schemas import (
     RefundCase,
     RefundRequest,
 )
-from pasar.errors import MissingInputError
+from pasar.errors import MissingInputError, NotFoundError
 from pasar.languages import detect_language
 from pasar.store.commerce import commerce_counts, get_order, get_user
 from pasar.store.db import Store
-from pasar.store.interactions import NotFoundError
 
 STORE_CURRENCY = "USD"  # the retail database's prices are US dollars
 

@@ -19,10 +19,10 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from pasar.errors import NotFoundError
 from pasar.store import order_actions
 from pasar.store.commerce import find_user_id, get_order, get_product, get_user
 from pasar.store.db import Store
-from pasar.store.interactions import NotFoundError
 from pasar.store.schema import Product, Variant
 
 Kind = Literal["read", "write"]
