@@ -159,41 +159,16 @@ def extend_vocab_command(
     model's own (old tokens keep their ids), and each new embedding starts as the mean of the
     old tokens that spell it. The result is a model name for `pasar align` / continued
     pretraining; before training it answers exactly as the old model on old tokens."""
-    from transformers import AutoTokenizer
-
-    from pasar.models.weights import load_trainable, save_trained
-    from pasar.pretrain.data import read_splits
-    from pasar.pretrain.extend import extend_embeddings, extended_tokenizer, extension_merges
-    from pasar.pretrain.tokenizer import tokens_per_char
+    from pasar.pretrain.extend import extend_model
 
     if new_tokens < 1:
         raise ValueError(f"--new-tokens {new_tokens}: give at least 1")
-    if not (tokenizer / "tokenizer.json").exists():
-        raise ValueError(f"{tokenizer}: no tokenizer.json; run `pasar pretrain tokenizer` first")
-    regional = AutoTokenizer.from_pretrained(tokenizer)
-    weights, base = load_trainable(model)
-    merges = extension_merges(base, regional, max_new=new_tokens)
-    extended = extended_tokenizer(base, merges, out)
-    extend_embeddings(weights, base, extended, [a + b for a, b in merges])
-    save_trained(weights, extended, out)
-    report: dict[str, object] = {
-        "model": model,
-        "tokenizer": str(tokenizer),
-        "output": str(out),
-        "tokens_added": len(merges),
-        "vocab_before": len(base),
-        "vocab_after": len(extended),
-    }
-    if data is not None:
-        report["tokens_per_char"] = {
-            lang: {
-                "before": round(tokens_per_char(base, texts), 4),
-                "after": round(tokens_per_char(extended, texts), 4),
-            }
-            for lang, texts in read_splits(data, "heldout").items()
-        }
+    report = extend_model(model, tokenizer, out, new_tokens=new_tokens, data=data)
     write_report(out / "extend-report.json", report)
-    console.print(f"added {len(merges)} tokens ({len(base)} -> {len(extended)}); model: {out}")
+    console.print(
+        f"added {report['tokens_added']} tokens ({report['vocab_before']} -> "
+        f"{report['vocab_after']}); model: {out}"
+    )
 
 
 @app.command("shards")
@@ -372,25 +347,12 @@ def eval_command(
 ) -> None:
     """Bits per byte of a model on each language's held-out text (lower is better; fair across
     tokenizers), English included to show forgetting."""
-    from tqdm import tqdm
+    from pasar.pretrain.bpb import bpb_report
 
-    from pasar.models.weights import load_trainable
-    from pasar.pretrain.bpb import bits_per_byte, capped_bytes
-    from pasar.pretrain.data import read_splits
-
-    texts = read_splits(data, "heldout", english or data_path(*ENGLISH))
-    weights, tokenizer = load_trainable(model)
-    weights.eval()
-    rows = {}
-    for lang, docs in tqdm(texts.items(), desc="bits per byte", unit="language"):
-        sample = capped_bytes(docs, max_bytes)
-        rows[lang] = {
-            "bits_per_byte": round(bits_per_byte(weights, tokenizer, sample, window=window), 4),
-            "bytes": sum(len(t.encode("utf-8")) for t in sample),
-        }
-    report = {"model": model, "data": str(data), "window": window, "languages": rows}
+    english = english or data_path(*ENGLISH)
+    report = bpb_report(model, data, english=english, max_bytes=max_bytes, window=window)
     write_report(out, report)
     table = Table("language", "bits per byte", "bytes")
-    for lang, row in rows.items():
+    for lang, row in report["languages"].items():
         table.add_row(lang, f"{row['bits_per_byte']:.3f}", f"{row['bytes']:,}")
     console.print(table)

@@ -12,6 +12,7 @@ each pays for the same bytes.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 
@@ -61,3 +62,31 @@ def capped_bytes(texts: list[str], max_bytes: int) -> list[str]:
         out.append(text)
         total += len(data)
     return out
+
+
+def bpb_report(
+    model: str,
+    data: Path,
+    *,
+    english: Path | None,
+    max_bytes: int = 40_000,
+    window: int = 1024,
+) -> dict[str, Any]:
+    """Bits per byte of ``model`` on each language's held-out text of ``data`` (the output of
+    ``pasar pretrain data``), at most ``max_bytes`` per language, English included."""
+    from tqdm import tqdm
+
+    from pasar.models.weights import load_trainable
+    from pasar.pretrain.data import read_splits
+
+    texts = read_splits(data, "heldout", english)
+    weights, tokenizer = load_trainable(model)
+    weights.eval()
+    rows = {}
+    for lang, docs in tqdm(texts.items(), desc="bits per byte", unit="language"):
+        sample = capped_bytes(docs, max_bytes)
+        rows[lang] = {
+            "bits_per_byte": round(bits_per_byte(weights, tokenizer, sample, window=window), 4),
+            "bytes": sum(len(t.encode("utf-8")) for t in sample),
+        }
+    return {"model": model, "data": str(data), "window": window, "languages": rows}

@@ -92,3 +92,46 @@ def extend_embeddings(model: Any, base: Any, extended: Any, tokens: list[str]) -
         for table in tables:
             for row, ids in enumerate(parts, start=old):
                 table[row] = table[ids].mean(dim=0)
+
+
+def extend_model(
+    model: str, tokenizer_dir: Path, out: Path, *, new_tokens: int, data: Path | None = None
+) -> dict[str, Any]:
+    """Add a regional tokenizer's tokens to ``model`` and save the result in ``out`` (HF
+    format); returns the report (tokens added, vocabulary sizes, and with ``data`` - the
+    output of ``pasar pretrain data`` - tokens per character before and after)."""
+    from transformers import AutoTokenizer
+
+    from pasar.models.weights import load_trainable, save_trained
+    from pasar.pretrain.data import read_splits
+    from pasar.pretrain.tokenizer import tokens_per_char
+
+    if new_tokens < 1:
+        raise ValueError(f"new_tokens={new_tokens}: give at least 1")
+    if not (tokenizer_dir / "tokenizer.json").exists():
+        raise ValueError(
+            f"{tokenizer_dir}: no tokenizer.json; run `pasar pretrain tokenizer` first"
+        )
+    regional = AutoTokenizer.from_pretrained(tokenizer_dir)
+    weights, base = load_trainable(model)
+    merges = extension_merges(base, regional, max_new=new_tokens)
+    extended = extended_tokenizer(base, merges, out)
+    extend_embeddings(weights, base, extended, [a + b for a, b in merges])
+    save_trained(weights, extended, out)
+    report: dict[str, Any] = {
+        "model": model,
+        "tokenizer": str(tokenizer_dir),
+        "output": str(out),
+        "tokens_added": len(merges),
+        "vocab_before": len(base),
+        "vocab_after": len(extended),
+    }
+    if data is not None:
+        report["tokens_per_char"] = {
+            lang: {
+                "before": round(tokens_per_char(base, texts), 4),
+                "after": round(tokens_per_char(extended, texts), 4),
+            }
+            for lang, texts in read_splits(data, "heldout").items()
+        }
+    return report
