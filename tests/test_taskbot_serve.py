@@ -78,7 +78,7 @@ def test_llm_agent_answers_and_bad_requests_are_refused(retail_server, make_serv
     engine = retail_server.app.state.pasar.models.get("taskbot")[0]
     history = [*first, {"role": "assistant", "content": reply}]
     caller = Caller(conversation=answer.model_extra["conversation_id"])
-    session = engine._sessions[conversation_key(history, caller)]
+    session = engine._sessions.get(conversation_key(history, caller))
     # The base 135M agent rarely calls a tool (docs/taskbot.md); the loop must still hold one
     # session per conversation, whatever it says.
     history.append({"role": "user", "content": "Thanks."})
@@ -86,7 +86,7 @@ def test_llm_agent_answers_and_bad_requests_are_refused(retail_server, make_serv
         model="taskbot", messages=history, extra_body={"conversation_id": caller.conversation}
     )
     history.append({"role": "assistant", "content": second.choices[0].message.content})
-    assert engine._sessions[conversation_key(history, caller)] is session
+    assert engine._sessions.get(conversation_key(history, caller)) is session
     assert [m["content"] for m in session.agent.messages if m["role"] == "user"] == [
         first[0]["content"],
         "Thanks.",

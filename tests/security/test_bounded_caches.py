@@ -58,3 +58,27 @@ def test_a_flood_of_clients_keeps_the_rate_limit_buckets_bounded() -> None:
     assert len(limiter._buckets) <= 3
     now[0] += 120  # the debt of 50 tokens at 100/minute is paid after 30 s
     assert not isinstance(limiter.reserve_tokens("key:1", 100, 10), float)
+
+
+def test_a_flood_of_taskbot_conversations_keeps_the_sessions_bounded() -> None:
+    # Before, sessions were bounded by count only: a few long conversations could hold any
+    # amount of memory.
+    from conftest import SHARED_DATA
+
+    from pasar.apps.taskbot.environment import episode_store, load_template
+    from pasar.apps.taskbot.flows import FlowsAgent
+    from pasar.apps.taskbot.serving import CALLER, Caller, TaskbotEngine
+
+    store = episode_store(load_template(SHARED_DATA / "retail" / "db.json"))
+    engine = TaskbotEngine(
+        "taskbot-flows",
+        store,
+        lambda env, language: FlowsAgent(env, language),
+        max_sessions=50,
+        max_session_bytes=20_000,
+    )
+    for i in range(40):
+        CALLER.set(Caller(conversation=f"c{i}"))
+        engine.reply([{"role": "user", "content": "Where is my order? " + "x" * 2_000}])
+    assert engine._sessions.nbytes <= 20_000
+    assert 1 <= len(engine._sessions) < 40

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 
 from pasar.apps.taskbot.environment import Environment
 from pasar.apps.taskbot.evaluation import Agent, AgentFactory
+from pasar.cache import BoundedCache
 from pasar.languages import LANGUAGE_NAMES, detect_language
 from pasar.models.engine import Engine, SamplingParams
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
@@ -67,25 +67,29 @@ class Session:
 
 class TaskbotEngine(Engine):
     """A customer-service agent behind the engine contract. Tool calls happen inside; the
-    client gets the agent's reply. ``max_sessions`` conversations are kept (least recent
-    dropped first)."""
+    client gets the agent's reply. At most ``max_sessions`` conversations of at most
+    ``max_session_bytes`` together (their agents' messages) are kept, least recent dropped
+    first: a flood of conversations cannot grow memory without bound."""
 
     kind = "taskbot"
     native_tools = True  # so a client's tools reach _complete, which refuses them
 
     def __init__(
-        self, name: str, store: Store, new_agent: AgentFactory, *, max_sessions: int = 1024
+        self,
+        name: str,
+        store: Store,
+        new_agent: AgentFactory,
+        *,
+        max_sessions: int = 1024,
+        max_session_bytes: int = 64 * 2**20,
     ):
         super().__init__(name)
         self.store = store
         self.new_agent = new_agent
-        self.max_sessions = max_sessions
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._lock = threading.Lock()
+        self._sessions: BoundedCache[str, Session] = BoundedCache(max_sessions, max_session_bytes)
 
     def _session(self, earlier: list[Message], text: str, caller: Caller) -> Session:
-        with self._lock:
-            session = self._sessions.pop(conversation_key(earlier, caller), None)
+        session = self._sessions.pop(conversation_key(earlier, caller))
         if session is None:
             detected = detect_language(text)
             language = detected if detected in LANGUAGE_NAMES else "en"
@@ -95,11 +99,10 @@ class TaskbotEngine(Engine):
             session = Session(env, self.new_agent(env, language))
         return session
 
-    def _keep(self, key: str, session: Session) -> None:
-        with self._lock:
-            self._sessions[key] = session
-            while len(self._sessions) > self.max_sessions:
-                self._sessions.popitem(last=False)
+    def _keep(self, key: str, session: Session, transcript: list[Message]) -> None:
+        said = getattr(session.agent, "messages", transcript)  # the LLM agent's tool turns too
+        size = len(json.dumps(said, ensure_ascii=False, default=str).encode())
+        self._sessions.put(key, session, size=size)
 
     def reply(self, messages: list[Message]) -> str:
         """The agent's answer to the last message, which must be the user's."""
@@ -113,7 +116,7 @@ class TaskbotEngine(Engine):
             answer = session.agent.respond(text)
             session.env.agent_says(answer)
         after = [*messages, {"role": "assistant", "content": answer}]
-        self._keep(conversation_key(after, caller), session)
+        self._keep(conversation_key(after, caller), session, after)
         return answer
 
     def _complete(
