@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from pasar.cli.main import app
 from pasar.models.engine import TextOnlyModelError, check_messages
-from pasar.models.registry import VISION_MODEL_FILE, load_engine
+from pasar.models.registry import load_engine, model_version, resolve_model
 from pasar.store.interactions import get_conversation, list_conversations
 
 COLOURS = {"red": (220, 20, 20), "blue": (20, 20, 220)}
@@ -156,14 +156,20 @@ def test_bad_images_and_images_for_a_text_model_get_a_400(api):
     assert list_conversations(server.store) == []
 
 
-def test_text_engines_refuse_images_and_load_engine_points_to_serve(colour_model: Path):
+def test_text_engines_refuse_images_and_load_engine_runs_the_vision_folder(colour_model: Path):
     with pytest.raises(TextOnlyModelError, match=r"messages\[0\]\.content\[0\] is an image"):
         check_messages(ask(data_url(png("red"))))
     text_parts = [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
     assert check_messages(text_parts) == [{"role": "user", "content": "Hi"}]
 
-    from pasar.apps.vision.model import CONFIG_FILE
-
-    assert VISION_MODEL_FILE == CONFIG_FILE
-    with pytest.raises(ValueError, match="pasar serve"):
-        load_engine(str(colour_model))
+    # The vision app's engine type (entry point `pasar.engines`) recognises the folder and
+    # loads it like any other model: no refusal, no special case in the registry.
+    spec = resolve_model(str(colour_model))
+    assert spec.engine == "vision"
+    with load_engine(str(colour_model)) as engine:
+        assert engine.kind == "vision" and engine.reads_images
+        assert engine.spec == spec and engine.version == model_version(spec)
+        answer = engine.chat(ask(data_url(png("blue"))), max_tokens=4)
+        assert answer.text == "blue"
+    with pytest.raises(ValueError, match="cannot run on the vision engine"):
+        load_engine("smollm2-135m-instruct", engine="vision")

@@ -57,7 +57,7 @@ def test_flows_agent_completes_a_scenario_over_the_openai_api(retail_server):
 
     # Sessions continue by conversation id and history: the next turn finds the same session,
     # a made-up history starts a new one, whose agent must authenticate before anything else.
-    engine = retail_server.app.state.pasar.models.get("taskbot-flows")[0]
+    engine = retail_server.app.state.pasar.models.get("taskbot-flows")
     assert conversation_key(messages, Caller(conversation="c1")) in engine._sessions
     forged = [
         {"role": "user", "content": f"Cancel order #W1787190, my email is {EMAIL}"},
@@ -75,7 +75,7 @@ def test_llm_agent_answers_and_bad_requests_are_refused(retail_server, make_serv
     answer = api.chat.completions.create(model="taskbot", messages=first)
     reply = answer.choices[0].message.content
     assert answer.model == "taskbot" and reply
-    engine = retail_server.app.state.pasar.models.get("taskbot")[0]
+    engine = retail_server.app.state.pasar.models.get("taskbot")
     history = [*first, {"role": "assistant", "content": reply}]
     caller = Caller(conversation=answer.model_extra["conversation_id"])
     session = engine._sessions.get(conversation_key(history, caller))

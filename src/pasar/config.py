@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     )
     engine: str | None = Field(
         None,
-        description="Engine forced for every model (llamacpp, hf, http). Unset: chosen from the "
-        "model (GGUF -> llamacpp, HF directory -> hf, URL -> http).",
+        description="Engine forced for every model (llamacpp, hf, http), except the apps' "
+        "models, which only their own engine runs (vision folders, taskbot). Unset: chosen from "
+        "the model (GGUF -> llamacpp, HF directory -> hf, URL -> http).",
     )
     data_dir: Path = Field(
         Path("../shared/data"),

@@ -39,3 +39,7 @@ class MissingInputError(PasarError, FileNotFoundError):
 
 class NotFoundError(PasarError, LookupError):
     """An id (conversation, message, order, user, product, key) that is not in the store."""
+
+
+class NoCommerceDataError(PasarError):
+    """The store has no commerce data (users, orders) for a command that works on it."""

@@ -15,7 +15,7 @@ from pasar.cli.output import console, err_console, write_report
 from pasar.config import get_settings
 from pasar.errors import PasarError
 from pasar.models.engine import Engine
-from pasar.models.registry import load_engine, model_version, resolve_model
+from pasar.models.registry import load_engine
 from pasar.models.types import ChatResult, FinishReason, Message, Usage
 from pasar.store.db import open_configured_store
 from pasar.store.interactions import ExchangeRecord, record_exchange
@@ -63,14 +63,14 @@ def answer(engine: Engine, messages: list[Message], stream: bool, **options: Any
 class ChatLog:
     """Records every exchange of a session in the store, as `pasar serve` does (--no-log: not)."""
 
-    def __init__(self, engine: Engine, model_name: str, options: dict[str, Any]):
+    def __init__(self, engine: Engine, options: dict[str, Any]):
         self.store = open_configured_store()
         self.conversation_id: str | None = None
         sampling = {k: v for k, v in options.items() if k != "json_schema"}
         sampling["json_schema"] = options.get("json_schema") is not None
         self.record = ExchangeRecord(
             model=engine.name,
-            model_version=model_version(resolve_model(model_name)),
+            model_version=engine.version,
             engine=engine.kind,
             sampling=sampling,
         )
@@ -96,7 +96,10 @@ def chat(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="Model name, .gguf, HF dir or URL. Default: $PASAR_MODEL."
+            "--model",
+            "-m",
+            help="Model name (`pasar models list`: taskbot-flows too), .gguf, HF dir or URL. "
+            "Default: $PASAR_MODEL.",
         ),
     ] = None,
     engine: Annotated[
@@ -134,7 +137,7 @@ def chat(
     }
     with err_console.status("loading model..."):
         llm = load_engine(model, engine=engine)
-    log = None if no_log else ChatLog(llm, model or get_settings().model, options)
+    log = None if no_log else ChatLog(llm, options)
     base: list[Message] = [{"role": "system", "content": system}] if system else []
 
     if prompt is not None:

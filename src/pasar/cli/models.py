@@ -16,7 +16,6 @@ from pasar.config import get_settings
 from pasar.errors import MissingInputError, UnknownModelError
 from pasar.models.embedded import CARDS, find_model_file, install_model, installable
 from pasar.models.registry import (
-    ENGINES,
     ModelSpec,
     add_model,
     list_models,
@@ -165,7 +164,10 @@ def add_command(
         ),
     ],
     engine: Annotated[
-        str | None, typer.Option(help=f"One of {', '.join(ENGINES)}. Default: from the source.")
+        str | None,
+        typer.Option(
+            help="llamacpp, hf, http, or an app's engine (vision). Default: from the source."
+        ),
     ] = None,
     remote_model: Annotated[
         str | None, typer.Option(help="For URLs: the model id to request from the server.")

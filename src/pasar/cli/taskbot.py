@@ -33,12 +33,12 @@ NCtx = Annotated[int, typer.Option(help="Context window for local engines, in to
 
 
 def _engine(model: str | None, engine: str | None, n_ctx: int) -> Any:
-    from pasar.models.registry import load_engine, resolve_model
+    """The model on ``n_ctx`` tokens of context: a setting, used by the engines that have one."""
+    from pasar.config import get_settings
+    from pasar.models.registry import load_engine
 
-    spec = resolve_model(model) if model else None
-    local = (engine or (spec.engine if spec else "llamacpp")) != "http"
-    options: dict[str, Any] = {"n_ctx": n_ctx} if local else {}
-    return load_engine(model, engine=engine, **options)
+    settings = get_settings().model_copy(update={"n_ctx": n_ctx})
+    return load_engine(model, engine=engine, settings=settings)
 
 
 def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int) -> Any:

@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pasar.errors import PasarError
 from pasar.models.schema import (
@@ -25,6 +25,9 @@ from pasar.models.schema import (
     with_tools,
 )
 from pasar.models.types import ChatChunk, ChatResult, Message
+
+if TYPE_CHECKING:
+    from pasar.models.registry import ModelSpec
 
 ROLES = {"system", "user", "assistant", "tool"}
 
@@ -132,14 +135,33 @@ def check_messages(messages: Sequence[Message], *, keep_images: bool = False) ->
 
 
 class Engine(ABC):
-    """A loaded model. ``name`` is what the user called it; ``kind`` the engine that runs it."""
+    """A loaded model. ``name`` is what the user called it; ``kind`` the engine that runs it;
+    ``spec`` and ``version`` the model ``load_engine`` loaded and its weights version (None for
+    an engine made directly)."""
 
     kind: ClassVar[str]
     native_tools: ClassVar[bool] = False
     reads_images: ClassVar[bool] = False  # image content parts reach _complete/_stream as given
+    spec: ModelSpec | None = None
+    _version: str | None = None
+    _version_of: Callable[[], str | None] | None = None
 
     def __init__(self, name: str):
         self.name = name
+
+    @property
+    def version(self) -> str | None:
+        """The weights version (``registry.model_version``), computed when first asked."""
+        if self._version_of is not None:
+            self._version, self._version_of = self._version_of(), None
+        return self._version
+
+    def set_version(self, version: str | None | Callable[[], str | None]) -> None:
+        """Set the version, or how to compute it when first asked (hashing weights takes time)."""
+        if callable(version):
+            self._version, self._version_of = None, version
+        else:
+            self._version, self._version_of = version, None
 
     # -- what subclasses implement -------------------------------------------------------------
     @abstractmethod

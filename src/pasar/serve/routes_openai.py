@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from pasar.apps.taskbot.serving import CALLER, TASKBOT_MODELS, Caller
+from pasar.apps.taskbot.serving import CALLER, Caller
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
 from pasar.models.engine import image_parts, message_text
@@ -134,7 +134,7 @@ def chat_completions(
     x_pasar_conversation: Annotated[str | None, Header(max_length=64)] = None,
     x_pasar_customer: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict[str, Any] | StreamingResponse:
-    engine, version = state.models.get(body.model)
+    engine = state.models.get(body.model)
     messages = engine_messages(body)
     image = next(image_parts(messages), None)
     if image is not None and not engine.reads_images:
@@ -166,12 +166,12 @@ def chat_completions(
     check_conversation_access(
         state.store, conversation_id=conversation_id, visible_to=visible_to(caller)
     )
-    if body.model in TASKBOT_MODELS:
+    if engine.kind == "taskbot":
         demo = state.settings.taskbot_demo_sign_in
         CALLER.set(taskbot_caller(caller, conversation_id, x_pasar_customer, demo))
     record = ExchangeRecord(
         model=body.model,
-        model_version=version,
+        model_version=engine.version,
         engine=engine.kind,
         sampling=options | {"seed": body.seed, "n": body.n, "json_schema": schema is not None},
     )

@@ -1,5 +1,7 @@
-"""The agents as served models: ``taskbot`` (the LLM agent over the server's default model)
-and ``taskbot-flows`` (the flows agent), for ``pasar serve``, its web UI and any OpenAI client.
+"""The agents as served models: ``taskbot`` (the LLM agent over the default model) and
+``taskbot-flows`` (the flows agent), for ``pasar serve``, its web UI, any OpenAI client and
+``pasar chat -m taskbot-flows``. ``engine_type.py`` registers them as the ``taskbot`` engine type,
+so ``load_engine`` loads them like any other model.
 
 The chat API is stateless: each request carries the whole conversation. An agent's state (the
 authenticated user, the flow's slots, the change waiting for a yes) lives in memory under a
@@ -33,8 +35,6 @@ from pasar.languages import LANGUAGE_NAMES, detect_language
 from pasar.models.engine import Engine, SamplingParams
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
 from pasar.store.db import Store
-
-TASKBOT_MODELS = ("taskbot", "taskbot-flows")
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,26 @@ class TaskbotEngine(Engine):
         store: Store,
         new_agent: AgentFactory,
         *,
+        llm: Engine | None = None,
+        owns_store: bool = False,
         max_sessions: int = 1024,
         max_session_bytes: int = 64 * 2**20,
     ):
         super().__init__(name)
         self.store = store
         self.new_agent = new_agent
+        self.llm = llm  # the LLM agent's model
+        self.owns_store = owns_store  # opened for this engine: closed with it
         self._sessions: BoundedCache[str, Session] = BoundedCache(max_sessions, max_session_bytes)
+
+    @property
+    def version(self) -> str | None:
+        """The LLM agent's model's weights version; the flows agent has none."""
+        return self.llm.version if self.llm is not None else None
+
+    def close(self) -> None:
+        if self.owns_store:
+            self.store.close()
 
     def _session(self, earlier: list[Message], text: str, caller: Caller) -> Session:
         session = self._sessions.pop(conversation_key(earlier, caller))
@@ -140,15 +153,26 @@ class TaskbotEngine(Engine):
         yield ChatChunk(result.text, result.finish_reason, result.usage)
 
 
-def taskbot_engine(name: str, store: Store, llm: Callable[[], Engine]) -> TaskbotEngine:
-    """``taskbot`` (the LLM agent on ``llm()``) or ``taskbot-flows``."""
-    if name == "taskbot-flows":
+def taskbot_engine(
+    agent: str, name: str, store: Store, llm: Callable[[], Engine], **options: Any
+) -> TaskbotEngine:
+    """The ``llm`` agent (on ``llm()``) or the ``flows`` agent, as an engine named ``name``;
+    ``options`` go to ``TaskbotEngine``."""
+    if agent == "flows":
         from pasar.apps.taskbot.flows import FlowsAgent
 
-        return TaskbotEngine(name, store, lambda env, language: FlowsAgent(env, language))
-    if name == "taskbot":
+        return TaskbotEngine(
+            name, store, lambda env, language: FlowsAgent(env, language), **options
+        )
+    if agent == "llm":
         from pasar.apps.taskbot.llm_agent import LLMAgent
 
         engine = llm()
-        return TaskbotEngine(name, store, lambda env, language: LLMAgent(engine, env, language))
-    raise ValueError(f"{name!r} is not a taskbot model; use one of {', '.join(TASKBOT_MODELS)}")
+        return TaskbotEngine(
+            name,
+            store,
+            lambda env, language: LLMAgent(engine, env, language),
+            llm=engine,
+            **options,
+        )
+    raise ValueError(f"taskbot agent {agent!r}: use llm or flows")

@@ -48,6 +48,8 @@ from PIL import Image
 from torch import nn
 from transformers.models.ovis2.modeling_ovis2 import Ovis2VisualEmbeddingTable, hard_softmax
 
+from pasar.apps.vision.engine_type import CONFIG_FILE
+
 Connector = Literal["ovis", "mlp"]
 TokenizeFunction = Literal["softmax", "gumbel", "st_argmax"]
 LLMTraining = Literal["no", "full", "lora"]
@@ -59,7 +61,6 @@ IMAGE_START = "<img>"
 IMAGE_END = "</img>"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CONFIG_FILE = "vision-config.json"
 
 
 @dataclass
