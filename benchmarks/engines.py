@@ -188,11 +188,12 @@ def overhead_ratio(model: str, prompts: list, max_tokens: int, repeats: int) -> 
         "completion_tokens_each": tokens["pasar"],
         "seconds": {k: {m: round(t, 3) for m, t in v.items()} for k, v in times.items()},
         # raw time / pasar time: 1.0 = no overhead; >= 0.95 is the target.
-        **{
-            f"ratio_{k}": round(times["raw"][k] / times["pasar"][k], 3) if times["pasar"][k] else None
-            for k in keys
-        },
+        **{f"ratio_{k}": ratio(times["raw"][k], times["pasar"][k]) for k in keys},
     }
+
+
+def ratio(raw: float, pasar: float) -> float | None:
+    return round(raw / pasar, 3) if pasar else None
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
@@ -324,6 +325,7 @@ def main() -> None:
     for model, over in report["overhead_vs_raw_llamacpp"].items():
         # raw time / pasar time (>= 0.95 is the target); generation against its ceiling
         print(model, json.dumps({k: over[k] for k in shown}), file=sys.stderr)
+
 
 if __name__ == "__main__":
     main()
