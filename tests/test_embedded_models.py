@@ -204,3 +204,15 @@ def test_unknown_install_name_is_refused(embedded_gguf):
 def test_listed_models_include_every_card():
     names = [m.name for m in list_models()]
     assert names[: len(CARDS)] == list(CARDS)
+
+
+def test_chatting_with_a_base_model_warns_that_it_is_not_trained_to_chat() -> None:
+    # Gemma 3 270M base answers nothing under a chat template (its scorecard: chrF 0.0), and
+    # before nothing said why.
+    from conftest import run_pasar
+
+    base = run_pasar("chat", "-m", "gemma-3-270m", "-p", "Hello", "--max-tokens", "4", "--no-log")
+    assert base.returncode == 0, base.stderr
+    assert "base model, not trained to chat" in " ".join(base.stderr.split())
+    chat = run_pasar("chat", "-p", "Hello", "--max-tokens", "4", "--no-log")  # SmolLM2, instruct
+    assert chat.returncode == 0 and "base model" not in chat.stderr

@@ -137,6 +137,13 @@ def chat(
     }
     with err_console.status("loading model..."):
         llm = load_engine(model, engine=engine)
+    card = llm.spec.card if llm.spec is not None else None
+    if card is not None and not card.instruct:
+        err_console.print(
+            f"[yellow]warning:[/] {llm.name} is a base model, not trained to chat: under a chat "
+            "template it often answers nothing (docs/models.md). Fine-tune it first "
+            "(`pasar align sft`) or chat with an instruct model (`pasar models list`)."
+        )
     log = None if no_log else ChatLog(llm, options)
     base: list[Message] = [{"role": "system", "content": system}] if system else []
 
