@@ -49,7 +49,7 @@ class RacingEngine(Engine):
 def start(make_server, store_url: str):
     server = make_server(store_url)
     pool = server.app.state.pasar.models
-    pool._engines["racing"], pool._versions["racing"] = RacingEngine(CLIENTS), None
+    pool._engines["racing"] = RacingEngine(CLIENTS)
     return server
 
 

@@ -92,7 +92,7 @@ class LockedEngine(Engine):
 
 def serve_engine(server, engine: Engine) -> None:
     pool = server.app.state.pasar.models
-    pool._engines[engine.name], pool._versions[engine.name] = engine, None
+    pool._engines[engine.name] = engine
 
 
 def test_a_stream_nobody_reads_does_not_hold_the_model(make_server, tmp_path) -> None:
