@@ -10,6 +10,7 @@ import openai
 import pytest
 from conftest import stop_before_fifth_word
 
+from pasar.models.embedded import CARDS
 from pasar.models.registry import model_version, resolve_model
 from pasar.store.interactions import get_conversation, list_conversations
 from pasar.store.keys import create_key, revoke_key
@@ -51,6 +52,19 @@ def test_models_and_chat_are_recorded(server, greedy_hi):
     assert reply["usage"] == dict(zip(("prompt_tokens", "completion_tokens"), counts, strict=True))
     assert reply["sampling"]["temperature"] == 0 and reply["sampling"]["max_tokens"] == 20
     assert reply["latency_ms"] > 0
+
+
+def test_a_request_without_temperature_gets_the_model_cards(server):
+    # Before, OpenAI's 1.0: the default 1.5B then wrote nonsense for a one-line translation.
+    api = client(server)
+    response = api.chat.completions.create(model=MODEL, messages=HI, max_tokens=4)
+    [reply] = [
+        m
+        for c in list_conversations(server.store)
+        for m in get_conversation(server.store, conversation_id=c["id"])["messages"]
+        if m["id"] == response.id
+    ]
+    assert reply["sampling"]["temperature"] == CARDS[MODEL].temperature == 0.2
 
 
 def test_stream_with_usage_and_conversation_continues(server, greedy_hi):

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pasar.apps.taskbot.serving import CALLER, Caller
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
-from pasar.models.engine import image_parts, message_text
+from pasar.models.engine import Engine, image_parts, message_text
 from pasar.models.images import data_url_bytes
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
 from pasar.serve.deps import CallerDep, StateDep, TokenClientDep, reserve_tokens, visible_to
@@ -101,6 +101,13 @@ def recorded_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def default_temperature(engine: Engine) -> float:
+    """A request without a temperature gets the model card's (what the model's makers advise),
+    else OpenAI's default, 1.0."""
+    card = engine.spec.card if engine.spec is not None else None
+    return card.temperature if card is not None else 1.0
+
+
 def taskbot_caller(
     caller: KeyInfo | None, conversation_id: str, customer: str | None, demo_sign_in: bool
 ) -> Caller:
@@ -154,7 +161,9 @@ def chat_completions(
         )
     options: dict[str, Any] = {
         "max_tokens": body.answer_tokens,
-        "temperature": body.temperature,
+        "temperature": default_temperature(engine)
+        if body.temperature is None
+        else body.temperature,
         "top_p": body.top_p,
         "stop": body.stop_list,
     }

@@ -74,7 +74,8 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1, le=MAX_ANSWER_TOKENS)
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_ANSWER_TOKENS)
-    temperature: float = Field(1.0, ge=0, le=2)
+    # Unset: the model card's (Qwen2.5 0.7, SmolLM2 0.2), else OpenAI's 1.0.
+    temperature: float | None = Field(None, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     n: int = Field(1, ge=1, le=MAX_CHOICES)
     stop: str | list[str] | None = None
