@@ -168,6 +168,23 @@ def wait_until_up(url: str, proc, what: str, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
+def start_serve(store_url: str, home: Path) -> tuple[subprocess.Popen[str], str]:
+    """`pasar serve` as its own process on a free port (stderr kept, as text); returns it and
+    its base URL once /health answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pasar.cli.main", "serve", "--port", str(port)]
+        + ["--store", store_url],
+        env={**os.environ, "PASAR_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(f"{url}/health", proc, "pasar serve")
+    return proc, url
+
+
 def _pg_bin(name: str) -> str:
     import glob
 

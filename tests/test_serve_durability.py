@@ -3,41 +3,15 @@ is there after a restart."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
-from conftest import free_port, wait_until_up
+from conftest import start_serve
 
 from pasar.store.db import open_store
 from pasar.store.schema import Feedback
-
-
-def start_serve(store_url: str, home: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pasar.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--store",
-            store_url,
-        ],
-        env={**os.environ, "PASAR_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/health", proc, "pasar serve")
-    return proc, url
 
 
 def test_acknowledged_feedback_survives_sigkill(store_url, pasar_home):

@@ -3,40 +3,19 @@ exists``): neither the server's log nor its answer may repeat it."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 
 import httpx
 import psycopg
-from conftest import free_port, new_postgres_database, wait_until_up
+from conftest import new_postgres_database, start_serve
 
 SECRET = "card 4111 1111 1111 1111 exp 12/29"
 
 
 def test_a_rejected_value_stays_out_of_the_log_and_the_answer(postgres_server, pasar_home):
     store_url = new_postgres_database(postgres_server)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pasar.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--store",
-            store_url,
-        ],
-        env={**os.environ, "PASAR_HOME": str(pasar_home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_serve(store_url, pasar_home)
     try:
-        wait_until_up(f"{url}/health", server, "pasar serve")
         # A constraint the store refuses the second copy of a message with: PostgreSQL's
         # error then names the message's text in its DETAIL line.
         conninfo = store_url.replace("postgresql+psycopg://", "postgresql://")
