@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     n_ctx: int = Field(
         2048, description="Context window, in tokens, for locally run models (llamacpp, hf)."
     )
+    parallel: int = Field(
+        8,
+        ge=1,
+        description="Conversations a local llama.cpp model decodes together (continuous "
+        "batching: each step advances all of them for little more than the cost of one). Each "
+        "holds up to n_ctx tokens of cache.",
+    )
+    queue_limit: int = Field(
+        64,
+        ge=0,
+        description="Requests that may wait for a llama.cpp model whose sequences are all busy; "
+        "beyond it `pasar serve` answers 503 with Retry-After.",
+    )
     threads: int | None = Field(
         None,
         description="CPU threads for llama.cpp. Unset: every core (llama-cpp-python's own "

@@ -43,3 +43,11 @@ class NotFoundError(PasarError, LookupError):
 
 class NoCommerceDataError(PasarError):
     """The store has no commerce data (users, orders) for a command that works on it."""
+
+
+class ServerBusyError(PasarError):
+    """Every sequence of a model is generating and its queue of waiting requests is full."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 1):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

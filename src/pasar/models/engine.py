@@ -11,6 +11,7 @@ without native tool calling (see ``schema.py``).
 
 from __future__ import annotations
 
+import contextvars
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from pasar.models.registry import ModelSpec
 
 ROLES = {"system", "user", "assistant", "tool"}
+
+# Whose share of a batching engine's sequences a request counts against: `pasar serve` sets the
+# client (API key, or address) in the request's context; unset, all requests are one owner's.
+REQUESTER: contextvars.ContextVar[str] = contextvars.ContextVar("pasar_requester", default="")
 
 
 @dataclass(frozen=True)

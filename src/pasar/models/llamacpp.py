@@ -1,5 +1,7 @@
 """The llama.cpp engine (llama-cpp-python): the default for generation on CPU, GGUF files only.
 
+Requests run through a ``DecodeLoop`` (``batching.py``): with ``parallel`` > 1, concurrent
+requests share each decoding step (continuous batching) and their common prompt prefixes.
 JSON schemas become llama.cpp grammars; the chat template comes from the GGUF's metadata.
 Sampling is plain temperature + top-p (llama.cpp's extra top-k and min-p filters are switched
 off so that the same settings mean the same thing on every engine). The one exception is the
@@ -11,19 +13,18 @@ text only, never under a grammar.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import llama_cpp
-import numpy as np
+from llama_cpp import llama_chat_format
 
 from pasar.cache import BoundedCache
-from pasar.errors import ContextLengthError, InvalidSchemaError
-from pasar.models.engine import Engine, SamplingParams
+from pasar.errors import InvalidSchemaError
+from pasar.models.batching import DecodeLoop, Generation, Request
+from pasar.models.engine import REQUESTER, Engine, SamplingParams
 from pasar.models.types import ChatChunk, ChatResult, Message, Usage
 
-NEUTRAL_SAMPLING = {"top_k": 0, "min_p": 0.0}
 GRAMMAR_CACHE_ITEMS = 64  # compiled JSON-schema grammars kept per engine
 GRAMMAR_CACHE_BYTES = 16 * 1024 * 1024  # schema and grammar text, all of them together
 
@@ -40,6 +41,8 @@ class LlamaCppEngine(Engine):
         n_threads: int | None = None,
         n_gpu_layers: int = -1,  # offload everything when llama.cpp was built with a GPU backend
         repeat_penalty: float = 1.0,
+        parallel: int = 1,
+        queue_limit: int = 64,
         verbose: bool = False,
     ):
         super().__init__(name)
@@ -47,6 +50,8 @@ class LlamaCppEngine(Engine):
             raise ValueError(f"repeat_penalty={repeat_penalty}: must be > 0 (1.0 = off)")
         self.path = path
         self.repeat_penalty = repeat_penalty
+        # The model, its tokenizer and chat template. Its own context serves the scorecard's
+        # batch-1 speed probe; answers are decoded by the loop's context.
         self.llm = llama_cpp.Llama(
             model_path=path,
             n_ctx=n_ctx,
@@ -55,12 +60,14 @@ class LlamaCppEngine(Engine):
             verbose=verbose,
         )
         self.n_ctx = n_ctx
+        self.loop = DecodeLoop(
+            self.llm, slots=parallel, n_ctx=n_ctx, n_threads=n_threads, queue_limit=queue_limit
+        )
+        self._template = chat_template(self.llm)
         # Keyed by the schema a client sent: bounded, or distinct schemas grow it forever.
         self._grammars: BoundedCache[str, llama_cpp.LlamaGrammar] = BoundedCache(
             GRAMMAR_CACHE_ITEMS, GRAMMAR_CACHE_BYTES
         )
-        # One llama.cpp context serves one request at a time.
-        self._lock = threading.Lock()
 
     def _grammar(self, schema: dict[str, Any]) -> llama_cpp.LlamaGrammar:
         key = json.dumps(schema, sort_keys=True)
@@ -76,28 +83,27 @@ class LlamaCppEngine(Engine):
             self._grammars.put(key, grammar, size=len(key) + len(grammar._grammar))
         return grammar
 
-    def _request(
+    def _generation(
         self, messages: list[Message], params: SamplingParams, json_schema: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        return {
-            "messages": messages,
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "stop": list(params.stop),
-            "seed": params.seed,
-            "grammar": self._grammar(json_schema) if json_schema is not None else None,
-            # Not under a grammar: JSON and tool calls must copy ids and values exactly.
-            "repeat_penalty": self.repeat_penalty if json_schema is None else 1.0,
-            **NEUTRAL_SAMPLING,
-        }
-
-    def _context_error(self, exc: ValueError) -> ContextLengthError:
-        return ContextLengthError(
-            f"the prompt does not fit the context window of {self.n_ctx} tokens ({exc}). "
-            "Shorten the conversation, or raise the window with PASAR_N_CTX / n_ctx "
-            "(SmolLM2 was trained on 8192)"
+    ) -> Generation:
+        formatted = self._template(messages=messages)
+        prompt = self.llm.tokenize(
+            formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
         )
+        template_stops = formatted.stop or []
+        stops = list(params.stop) + (
+            [template_stops] if isinstance(template_stops, str) else list(template_stops)
+        )
+        request = Request(
+            prompt=prompt,
+            params=params,
+            stop=tuple(stops),
+            grammar=self._grammar(json_schema) if json_schema is not None else None,
+            # Not under a grammar: JSON and tool calls must copy ids and values exactly.
+            repeat_penalty=self.repeat_penalty if json_schema is None else 1.0,
+            owner=REQUESTER.get(),
+        )
+        return self.loop.submit(request)
 
     def _complete(
         self,
@@ -106,59 +112,57 @@ class LlamaCppEngine(Engine):
         json_schema: dict[str, Any] | None,
         tools: list[dict[str, Any]] | None,
     ) -> ChatResult:
-        with self._lock:
-            try:
-                response: Any = self.llm.create_chat_completion(
-                    **self._request(messages, params, json_schema)
-                )
-            except ValueError as exc:
-                if "context window" in str(exc):
-                    raise self._context_error(exc) from exc
-                raise
-        choice = response["choices"][0]
-        usage = response["usage"]
+        text, last = [], ChatChunk("")
+        for chunk in self._generation(messages, params, json_schema):
+            text.append(chunk.text)
+            last = chunk
         return ChatResult(
-            text=choice["message"]["content"] or "",
-            finish_reason=choice["finish_reason"] or "stop",
-            usage=Usage(usage["prompt_tokens"], usage["completion_tokens"]),
+            text="".join(text),
+            finish_reason=last.finish_reason or "stop",
+            usage=last.usage or Usage(0, 0),
             model=self.name,
         )
+
+    def _complete_batch(
+        self,
+        conversations: list[list[Message]],
+        params: SamplingParams,
+        json_schema: dict[str, Any] | None,
+    ) -> list[ChatResult]:
+        """All submitted at once: with ``parallel`` > 1 they are decoded together."""
+        generations = [self._generation(m, params, json_schema) for m in conversations]
+        results = []
+        for generation in generations:
+            chunks = list(generation)
+            results.append(
+                ChatResult(
+                    text="".join(c.text for c in chunks),
+                    finish_reason=chunks[-1].finish_reason or "stop",
+                    usage=chunks[-1].usage or Usage(0, 0),
+                    model=self.name,
+                )
+            )
+        return results
 
     def _stream(
         self, messages: list[Message], params: SamplingParams, json_schema: dict[str, Any] | None
     ) -> Iterator[ChatChunk]:
-        # llama-cpp-python's stream carries no usage. The prompt length is read exactly from the
-        # first sampling step; completion tokens are counted by tokenizing the streamed text.
-        prompt_len: list[int] = []
-
-        def record_prompt_length(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-            if not prompt_len:
-                prompt_len.append(len(input_ids))
-            return scores
-
-        request = self._request(messages, params, json_schema)
-        request["logits_processor"] = llama_cpp.LogitsProcessorList([record_prompt_length])
-        text = []
-        with self._lock:
-            try:
-                chunks: Any = self.llm.create_chat_completion(**request, stream=True)
-                for chunk in chunks:
-                    choice = chunk["choices"][0]
-                    delta = choice["delta"].get("content") or ""
-                    finish = choice.get("finish_reason")
-                    if finish is None:
-                        if delta:
-                            text.append(delta)
-                            yield ChatChunk(delta)
-                        continue
-                    full = "".join(text) + delta
-                    completion = len(self.llm.tokenize(full.encode(), add_bos=False, special=True))
-                    usage = Usage(prompt_len[0] if prompt_len else 0, completion)
-                    yield ChatChunk(delta, finish_reason=finish, usage=usage)
-            except ValueError as exc:
-                if "context window" in str(exc):
-                    raise self._context_error(exc) from exc
-                raise
+        yield from self._generation(messages, params, json_schema)
 
     def close(self) -> None:
+        self.loop.close()
         self.llm.close()
+
+
+def chat_template(llm: llama_cpp.Llama) -> Any:
+    """The prompt formatter llama-cpp-python would use: the GGUF's own chat template, else
+    (a base model without one) its Llama-2 fallback."""
+    template = llm.metadata.get("tokenizer.chat_template")
+    if template is None:
+        return llama_chat_format.format_llama2
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+    )

@@ -419,6 +419,8 @@ def _load_llamacpp(spec: ModelSpec, context: LoadContext, **options: Any) -> Eng
         ) from exc
     options.setdefault("n_ctx", context.settings.n_ctx)
     options.setdefault("n_threads", context.settings.threads or os.cpu_count())
+    options.setdefault("parallel", context.settings.parallel)
+    options.setdefault("queue_limit", context.settings.queue_limit)
     if spec.card is not None:
         options.setdefault("repeat_penalty", spec.card.repeat_penalty)
     return LlamaCppEngine(spec.name, spec.source, **options)

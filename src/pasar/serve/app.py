@@ -26,7 +26,7 @@ from pasar.serve import routes_disputes, routes_feedback, routes_openai
 from pasar.serve.deps import StateDep
 from pasar.serve.errors import install_error_handlers
 from pasar.serve.limits import BodySizeLimit, RequestGuard
-from pasar.serve.metrics import MetricsMiddleware
+from pasar.serve.metrics import Metrics, MetricsMiddleware
 from pasar.serve.state import ModelPool, ServeState
 from pasar.store.db import Store, open_store
 
@@ -37,10 +37,12 @@ templates = Jinja2Templates(directory=HERE / "templates")
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
     settings = settings or get_settings()
     store = store or open_store(settings.store_url_resolved)
+    counters = Metrics()
     state = ServeState(
         settings=settings,
         store=store,
-        models=ModelPool(settings, store),
+        models=ModelPool(settings, store, counters),
+        metrics=counters,
     )
 
     @asynccontextmanager

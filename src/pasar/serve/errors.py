@@ -19,6 +19,7 @@ from pasar.errors import (
     MissingWeightsError,
     NotFoundError,
     PasarError,
+    ServerBusyError,
 )
 from pasar.models.images import ImageInputError
 
@@ -90,6 +91,8 @@ def status_of(exc: PasarError) -> tuple[int, str]:
         return 400, "invalid_image"
     if isinstance(exc, MissingWeightsError | EngineUnavailableError):
         return 503, "model_unavailable"
+    if isinstance(exc, ServerBusyError):
+        return 503, "server_busy"
     if isinstance(exc, EngineRequestError):
         return 502, "upstream_error"
     return 400, "invalid_request"
@@ -120,7 +123,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PasarError)
     async def pasar_error(_: Request, exc: PasarError) -> JSONResponse:
         status, code = status_of(exc)
-        return error_response(status, str(exc), code=code)
+        headers = (
+            {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, ServerBusyError) else None
+        )
+        return error_response(status, str(exc), code=code, headers=headers)
 
     @app.exception_handler(ValueError)
     async def value_error(_: Request, exc: ValueError) -> JSONResponse:

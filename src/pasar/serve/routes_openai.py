@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pasar.apps.taskbot.serving import CALLER, Caller
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
-from pasar.models.engine import Engine, image_parts, message_text
+from pasar.models.engine import REQUESTER, Engine, image_parts, message_text
 from pasar.models.images import data_url_bytes
 from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
 from pasar.serve.deps import CallerDep, StateDep, TokenClientDep, reserve_tokens, visible_to
@@ -142,6 +142,7 @@ def chat_completions(
     x_pasar_customer: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict[str, Any] | StreamingResponse:
     engine = state.models.get(body.model)
+    REQUESTER.set(token_client)  # its fair share of a batching engine's sequences
     messages = engine_messages(body)
     image = next(image_parts(messages), None)
     if image is not None and not engine.reads_images:

@@ -24,9 +24,10 @@ class ModelPool:
     arbitrary paths or URLs. Loaders get the server's store and this pool (``models``), so the
     agents work on the server's commerce data and share its default model."""
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, metrics: Metrics | None = None):
         self.settings = settings
         self.store = store
+        self.metrics = metrics
         self._engines: dict[str, Engine] = {}
         self._lock = threading.RLock()
 
@@ -63,6 +64,9 @@ class ModelPool:
                     raise APIError(404, str(exc), code="model_not_found", param="model") from exc
                 except NoCommerceDataError as exc:
                     raise APIError(409, str(exc), code="no_commerce_data", param="model") from exc
+                loop = getattr(self._engines[name], "loop", None)  # a batching engine's
+                if self.metrics is not None and loop is not None:
+                    self.metrics.watch(name, loop)
             return self._engines[name]
 
     def close(self) -> None:
