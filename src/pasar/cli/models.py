@@ -156,11 +156,13 @@ def install_command(
 @run_guarded
 def add_command(
     name: Annotated[str, typer.Argument(help="The name to use for it from now on.")],
-    source: Annotated[
-        str,
+    sources: Annotated[
+        list[str],
         typer.Argument(
             help="A .gguf file, an HF directory, a `pasar vision train` folder (served with "
-            "images by `pasar serve`), or a base URL."
+            "images by `pasar serve`), or a base URL; several base URLs for replicas of one "
+            "model (the http engine uses them in turn and skips those that are down).",
+            metavar="SOURCE",
         ),
     ],
     engine: Annotated[
@@ -177,8 +179,18 @@ def add_command(
     ] = None,
     description: Annotated[str, typer.Option(help="A note shown by `pasar models list`.")] = "",
 ) -> None:
-    """Register a model under a short name (kept in $PASAR_HOME/models.json)."""
-    found = resolve_model(source)
+    """Register a model under a short name (kept in $PASAR_HOME/models.json).
+
+    Replicas: pasar models add NAME http://gpu1:8000/v1 http://gpu2:8000/v1 (servers that
+    run the same model; each request goes to the next one that is up).
+    """
+    not_urls = [s for s in sources if not s.startswith(("http://", "https://"))]
+    if len(sources) > 1 and not_urls:
+        raise ValueError(
+            f"{not_urls[0]} is not an http(s):// base URL: only an http model takes several "
+            "sources (the base URLs of its replicas); give one file or folder"
+        )
+    found = resolve_model(",".join(sources))
     spec = ModelSpec(
         name=name,
         engine=engine or found.engine,

@@ -8,7 +8,8 @@ A model name is any of
   * a GGUF file (run by llama.cpp unless another engine is asked for);
   * a Hugging Face model directory (run by transformers);
   * a folder an app's engine type recognises (``detect``): a ``pasar vision train`` folder;
-  * an ``http(s)://`` OpenAI-compatible base URL, optionally ``#remote-model-id``;
+  * an ``http(s)://`` OpenAI-compatible base URL, optionally ``#remote-model-id``; several,
+    comma-separated, for replicas of one model (the http engine uses them in turn);
   * a name an app's engine type provides (``taskbot``, ``taskbot-flows``).
 
 ``load_engine`` is the one way from a name to an engine. Engine types are registered in
@@ -54,8 +55,9 @@ class ModelSpec:
 
     name: str
     engine: str
-    # a local path or a base URL; "" when the weights are missing; for an engine type without
-    # weights (taskbot), what its loader reads it as (the agent)
+    # a local path or a base URL (several, comma-separated: replicas of one model); "" when
+    # the weights are missing; for an engine type without weights (taskbot), what its loader
+    # reads it as (the agent)
     source: str
     description: str = ""
     remote_model: str | None = None  # model id to request from an http server
@@ -310,8 +312,8 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:
         if spec.name == name:
             return spec
     if name.startswith(("http://", "https://")):
-        url, _, remote = name.partition("#")
-        return ModelSpec(name=name, engine="http", source=url, remote_model=remote or None)
+        urls, remote = http_replicas(name)
+        return ModelSpec(name=name, engine="http", source=",".join(urls), remote_model=remote)
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelSpec(name=path.stem, engine="llamacpp", source=str(path.resolve()))
@@ -335,6 +337,28 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:
         f"a Hugging Face directory, {others}or an http(s):// OpenAI-compatible base URL; "
         "register more with `pasar models add`."
     )
+
+
+def http_replicas(name: str) -> tuple[list[str], str | None]:
+    """The base URLs and the model id in ``URL[#id]`` or ``URL,URL,...[#id]`` (replicas of one
+    model: each URL may carry the ``#id``, which must then be the same)."""
+    urls, remotes = [], set()
+    for part in name.split(","):
+        url, _, remote = part.strip().partition("#")
+        if not url.startswith(("http://", "https://")):
+            raise UnknownModelError(
+                f"{name!r}: {url!r} is not an http(s):// base URL; the replicas of one model "
+                "are its servers' base URLs, comma-separated (http://host1:8000/v1,"
+                "http://host2:8000/v1)"
+            )
+        urls.append(url)
+        remotes |= {remote} if remote else set()
+    if len(remotes) > 1:
+        raise UnknownModelError(
+            f"{name!r}: the replicas name different models ({', '.join(sorted(remotes))}); "
+            "they must serve one model: give one #model-id"
+        )
+    return urls, next(iter(remotes), None)
 
 
 def ensure_weights(spec: ModelSpec, settings: Settings | None = None) -> ModelSpec:
