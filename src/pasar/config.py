@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -78,6 +79,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests that may wait for a llama.cpp model whose sequences are all busy; "
         "beyond it `pasar serve` answers 503 with Retry-After.",
+    )
+    tool_format: Literal["auto", "json", "template"] = Field(
+        "auto",
+        description="How a llama.cpp model is given tools: `json` (pasar's portable protocol: "
+        "the tool list in a system message, answers constrained to JSON), `template` (the "
+        "model's own chat template and <tool_call> tags, a call held valid by a grammar; "
+        "Qwen2.5 and other Hermes-style templates), or `auto` (the model card's choice, else "
+        "json).",
     )
     threads: int | None = Field(
         None,

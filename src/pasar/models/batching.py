@@ -1,8 +1,10 @@
 """Continuous batching for llama.cpp: many conversations share each decoding step.
 
-Decoding a small model on a CPU is bound by reading its weights once per step, so one step that
-advances eight sequences costs little more than one that advances one. ``DecodeLoop`` owns a
-llama.cpp context with ``slots`` sequences and one thread that, step after step:
+Decoding a small model is bound by reading its weights once per step where compute is plentiful,
+so one step that advances eight sequences can cost little more than one that advances one (on
+two CPU cores it is compute that binds: see the README's serving benchmark). ``DecodeLoop`` owns
+a llama.cpp context with ``slots`` sequences; the process's one decoding thread (``Decoder``,
+shared by every model) runs, step after step:
 
 1. admits waiting requests into free slots, the owner with the fewest sequences running first
    (each key's fair share of the batch), reusing the longest prompt prefix already in the cache
@@ -59,6 +61,11 @@ class Request:
     params: SamplingParams
     stop: tuple[str, ...] = ()
     grammar: llama_cpp.LlamaGrammar | None = None
+    # With trigger tokens the grammar is lazy: text is free until the model samples one of
+    # them (a tool-call opening tag), and from there on the grammar holds.
+    grammar_triggers: tuple[int, ...] = ()
+    grammar_trigger_patterns: tuple[str, ...] = ()  # regexes over the text, from its start
+    shown_special: tuple[int, ...] = ()  # special tokens written out as text (tool-call tags)
     repeat_penalty: float = 1.0
     owner: str = ""  # whose share of the batch this counts against (an API key, an address)
     submitted: float = field(default_factory=time.perf_counter)
@@ -132,6 +139,53 @@ class Slot:
         return self.request is not None
 
 
+class Decoder:
+    """The one thread that runs every model's decoding steps, in turn.
+
+    llama.cpp parallelises each step with OpenMP, and OpenMP keeps a team of threads per
+    calling thread: a second model decoding on a thread of its own would leave its team
+    spinning beside the first one's, and on two cores the answers of one model slowed 3.5x
+    once another had answered (``benchmarks/serve_load.py``). One thread, one team.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.loops: list[DecodeLoop] = []
+        self._thread: threading.Thread | None = None
+
+    def add(self, loop: DecodeLoop) -> None:
+        with self.cond:
+            self.loops.append(loop)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pasar-decode", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not (busy := [loop for loop in self.loops if loop._has_work()]):
+                    self.cond.wait()
+                for loop in busy:
+                    loop._admit()
+                    loop._stepping = True
+            try:
+                for loop in busy:
+                    try:
+                        loop._step()
+                    except Exception as exc:  # noqa: BLE001 - its answers fail, the thread goes on
+                        for slot in loop.slots:
+                            if slot.busy:
+                                loop._fail(slot, exc)
+            finally:
+                with self.cond:
+                    for loop in busy:
+                        loop._stepping = False
+                    self.cond.notify_all()
+
+
+DECODER = Decoder()
+
+
 class DecodeLoop:
     def __init__(
         self,
@@ -162,13 +216,13 @@ class DecodeLoop:
         self._vocab = self._model.vocab
         self.slots = [Slot(i) for i in range(slots)]
         self._waiting: list[Request] = []
-        self._cond = threading.Condition()
+        self._cond = DECODER.cond
         self._closed = False
+        self._stepping = False
         self.observer: LoopObserver | None = None
         self.prompt_tokens_cached = 0  # prompt tokens taken from the cache instead of decoded
         self.prompt_tokens_decoded = 0
-        self._thread = threading.Thread(target=self._run, name="pasar-decode", daemon=True)
-        self._thread.start()
+        DECODER.add(self)
 
     # -- the callers' side ---------------------------------------------------------------------
     def submit(self, request: Request) -> Generation:
@@ -189,12 +243,12 @@ class DecodeLoop:
                     retry_after_s=2,
                 )
             self._waiting.append(request)
-            self._cond.notify()
+            self._cond.notify_all()
         return Generation(request, self)
 
     def wake(self) -> None:
         with self._cond:
-            self._cond.notify()
+            self._cond.notify_all()
 
     @property
     def waiting(self) -> int:
@@ -206,9 +260,15 @@ class DecodeLoop:
 
     def close(self) -> None:
         with self._cond:
+            while self._stepping:
+                self._cond.wait()
             self._closed = True
-            self._cond.notify()
-        self._thread.join()
+            DECODER.loops.remove(self)
+            for request in self._waiting:
+                request.events.put(PasarError("the model was closed"))
+            for slot in self.slots:
+                if slot.request is not None:
+                    slot.request.events.put(PasarError("the model was closed"))
         for slot in self.slots:
             if slot.sampler is not None:
                 slot.sampler.close()
@@ -219,21 +279,9 @@ class DecodeLoop:
     def _free_slot_exists(self) -> bool:
         return any(not s.busy for s in self.slots)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._drop_cancelled_waiting()
-                while (
-                    not self._closed and not self._waiting and not any(s.busy for s in self.slots)
-                ):
-                    self._cond.wait()
-                    self._drop_cancelled_waiting()
-                if self._closed:
-                    for request in self._waiting:
-                        request.events.put(PasarError("the model was closed"))
-                    break
-                self._admit()
-            self._step()
+    def _has_work(self) -> bool:
+        self._drop_cancelled_waiting()
+        return bool(self._waiting) or any(s.busy for s in self.slots)
 
     def _drop_cancelled_waiting(self) -> None:
         self._waiting = [r for r in self._waiting if not r.cancelled.is_set()]
@@ -277,7 +325,16 @@ class DecodeLoop:
                 penalty_freq=0.0,
                 penalty_present=0.0,
             )
-        if request.grammar is not None:
+        if request.grammar is not None and (
+            request.grammar_triggers or request.grammar_trigger_patterns
+        ):
+            sampler.add_grammar_lazy_patterns(
+                self._model,
+                request.grammar,
+                list(request.grammar_trigger_patterns),
+                list(request.grammar_triggers),
+            )
+        elif request.grammar is not None:
             sampler.add_grammar(self._model, request.grammar)
         params = request.params
         if params.temperature == 0:
@@ -351,7 +408,7 @@ class DecodeLoop:
             return
         slot.generated += 1
         slot.next_token = token
-        slot.text += slot.decoder.decode(self._piece(token))
+        slot.text += slot.decoder.decode(self._piece(token, token in request.shown_special))
         stops = request.stop
         hits = [(slot.text.find(s), s) for s in stops if s in slot.text]
         if hits:
@@ -366,13 +423,13 @@ class DecodeLoop:
             self._send(slot, slot.text)
             self._finish(slot, "length")
 
-    def _piece(self, token: int) -> bytes:
+    def _piece(self, token: int, special: bool = False) -> bytes:
         """The token's text as bytes (a multi-byte character may span tokens)."""
         buffer = ctypes.create_string_buffer(64)
-        n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, special)
         if n < 0:  # longer than the buffer: -n is its length
             buffer = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, special)
         return buffer.raw[:n]
 
     def _send(self, slot: Slot, text: str) -> None:

@@ -78,6 +78,9 @@ class ModelCard:
     prompt_tokens_per_s: float
     repeat_penalty: float = 1.0  # llama.cpp's repetition penalty by default for this model
     temperature: float = 0.0  # what `pasar serve`'s web UI starts with (evaluations: greedy)
+    # how tools reach the model: "json" (pasar's protocol) or "template" (its own chat template's
+    # <tool_call> tags); see llamacpp.py, and docs/taskbot.md for what was measured
+    tool_format: str = "json"
     notes: str = ""
     extra_requirements: tuple[str, ...] = field(default=())  # installed beside the chunks
 

@@ -145,7 +145,7 @@ class Engine(ABC):
     an engine made directly)."""
 
     kind: ClassVar[str]
-    native_tools: ClassVar[bool] = False
+    native_tools: bool = False  # tools reach _complete as given (else: constrained JSON)
     reads_images: ClassVar[bool] = False  # image content parts reach _complete/_stream as given
     spec: ModelSpec | None = None
     _version: str | None = None

@@ -3,6 +3,15 @@
 Requests run through a ``DecodeLoop`` (``batching.py``): with ``parallel`` > 1, concurrent
 requests share each decoding step (continuous batching) and their common prompt prefixes.
 JSON schemas become llama.cpp grammars; the chat template comes from the GGUF's metadata.
+
+Tools take one of two forms (``tool_format``). ``json``, for every model: pasar's portable
+protocol (``schema.py``): the tool list in a system message, and the answer constrained to JSON
+that is either calls or a reply. ``template``, for models whose chat template renders tools in
+the Hermes form (Qwen2.5, and others that write ``<tool_call>`` tags): the template itself
+renders the tool list, earlier calls and ``tool`` results in the roles the model was trained
+on; the answer is free text until the model opens ``<tool_call>`` (or opens the answer with
+``{``: Qwen2.5-Coder writes calls as bare JSON), and from there a lazy grammar holds it to one
+valid call of one of the tools (what llama.cpp's server does with ``--jinja``).
 Sampling is plain temperature + top-p (llama.cpp's extra top-k and min-p filters are switched
 off so that the same settings mean the same thing on every engine). The one exception is the
 repetition penalty, a property of the model (its card in ``embedded.py``; 1.0 = off): without
@@ -13,6 +22,8 @@ text only, never under a grammar.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,10 +34,14 @@ from pasar.cache import BoundedCache
 from pasar.errors import InvalidSchemaError
 from pasar.models.batching import DecodeLoop, Generation, Request
 from pasar.models.engine import REQUESTER, Engine, SamplingParams
-from pasar.models.types import ChatChunk, ChatResult, Message, Usage
+from pasar.models.schema import tool_choice_schema
+from pasar.models.types import ChatChunk, ChatResult, Message, ToolCall, Usage
 
 GRAMMAR_CACHE_ITEMS = 64  # compiled JSON-schema grammars kept per engine
 GRAMMAR_CACHE_BYTES = 16 * 1024 * 1024  # schema and grammar text, all of them together
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+TOOL_FORMATS = ("json", "template")
+BARE_CALL_PATTERN = r"\s*(\{[\s\S]*)"  # an answer that opens with "{": the grammar from there
 
 
 class LlamaCppEngine(Engine):
@@ -43,11 +58,14 @@ class LlamaCppEngine(Engine):
         repeat_penalty: float = 1.0,
         parallel: int = 1,
         queue_limit: int = 64,
+        tool_format: str = "json",
         verbose: bool = False,
     ):
         super().__init__(name)
         if repeat_penalty <= 0:
             raise ValueError(f"repeat_penalty={repeat_penalty}: must be > 0 (1.0 = off)")
+        if tool_format not in TOOL_FORMATS:
+            raise ValueError(f"tool_format={tool_format!r}: use one of {', '.join(TOOL_FORMATS)}")
         self.path = path
         self.repeat_penalty = repeat_penalty
         # The model, its tokenizer and chat template. Its own context serves the scorecard's
@@ -64,6 +82,13 @@ class LlamaCppEngine(Engine):
             self.llm, slots=parallel, n_ctx=n_ctx, n_threads=n_threads, queue_limit=queue_limit
         )
         self._template = chat_template(self.llm)
+        if tool_format == "template" and not renders_tool_calls(self.llm):
+            raise ValueError(
+                f"{name}'s chat template does not render tools as <tool_call> tags: use "
+                "tool_format='json' (PASAR_TOOL_FORMAT=json), pasar's portable tool protocol"
+            )
+        self.tool_format = tool_format
+        self.native_tools = tool_format == "template"
         # Keyed by the schema a client sent: bounded, or distinct schemas grow it forever.
         self._grammars: BoundedCache[str, llama_cpp.LlamaGrammar] = BoundedCache(
             GRAMMAR_CACHE_ITEMS, GRAMMAR_CACHE_BYTES
@@ -84,9 +109,17 @@ class LlamaCppEngine(Engine):
         return grammar
 
     def _generation(
-        self, messages: list[Message], params: SamplingParams, json_schema: dict[str, Any] | None
+        self,
+        messages: list[Message],
+        params: SamplingParams,
+        json_schema: dict[str, Any] | None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> Generation:
-        formatted = self._template(messages=messages)
+        formatted = (
+            self._template(messages=template_messages(messages), tools=tools)
+            if tools
+            else self._template(messages=messages)
+        )
         prompt = self.llm.tokenize(
             formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
         )
@@ -94,16 +127,37 @@ class LlamaCppEngine(Engine):
         stops = list(params.stop) + (
             [template_stops] if isinstance(template_stops, str) else list(template_stops)
         )
+        grammar: llama_cpp.LlamaGrammar | None = None
+        triggers: tuple[int, ...] = ()
+        tags: tuple[int, ...] = ()
+        if tools:
+            grammar = self._grammar_text(tool_call_grammar(tools))
+            triggers = tuple(self.llm.tokenize(TOOL_CALL_OPEN.encode(), False, True))
+            tags = triggers + tuple(self.llm.tokenize(TOOL_CALL_CLOSE.encode(), False, True))
+        elif json_schema is not None:
+            grammar = self._grammar(json_schema)
         request = Request(
             prompt=prompt,
             params=params,
             stop=tuple(stops),
-            grammar=self._grammar(json_schema) if json_schema is not None else None,
+            grammar=grammar,
+            grammar_triggers=triggers if len(triggers) == 1 else (),
+            # A call written as bare JSON (Qwen2.5-Coder often leaves out the tags) is held
+            # to a valid call as well.
+            grammar_trigger_patterns=(BARE_CALL_PATTERN,) if tools else (),
+            shown_special=tags,
             # Not under a grammar: JSON and tool calls must copy ids and values exactly.
-            repeat_penalty=self.repeat_penalty if json_schema is None else 1.0,
+            repeat_penalty=self.repeat_penalty if grammar is None else 1.0,
             owner=REQUESTER.get(),
         )
         return self.loop.submit(request)
+
+    def _grammar_text(self, gbnf: str) -> llama_cpp.LlamaGrammar:
+        grammar = self._grammars.get(gbnf)
+        if grammar is None:
+            grammar = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+            self._grammars.put(gbnf, grammar, size=2 * len(gbnf))
+        return grammar
 
     def _complete(
         self,
@@ -113,15 +167,20 @@ class LlamaCppEngine(Engine):
         tools: list[dict[str, Any]] | None,
     ) -> ChatResult:
         text, last = [], ChatChunk("")
-        for chunk in self._generation(messages, params, json_schema):
+        for chunk in self._generation(messages, params, json_schema, tools):
             text.append(chunk.text)
             last = chunk
-        return ChatResult(
+        result = ChatResult(
             text="".join(text),
             finish_reason=last.finish_reason or "stop",
             usage=last.usage or Usage(0, 0),
             model=self.name,
         )
+        if tools:
+            result.text, result.tool_calls = parse_tool_call_tags(result.text)
+            if result.tool_calls:
+                result.finish_reason = "tool_calls"
+        return result
 
     def _complete_batch(
         self,
@@ -166,3 +225,72 @@ def chat_template(llm: llama_cpp.Llama) -> Any:
         eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
         bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
     )
+
+
+def renders_tool_calls(llm: llama_cpp.Llama) -> bool:
+    """Whether the GGUF's chat template takes ``tools`` and writes calls in <tool_call> tags
+    (the Hermes form of Qwen2.5 and others) with a single token opening them."""
+    template = llm.metadata.get("tokenizer.chat_template") or ""
+    opening = llm.tokenize(TOOL_CALL_OPEN.encode(), add_bos=False, special=True)
+    return "tools" in template and TOOL_CALL_OPEN in template and len(opening) == 1
+
+
+def template_messages(messages: list[Message]) -> list[Message]:
+    """OpenAI messages as chat templates read them: a call's arguments as an object (OpenAI
+    sends a JSON string, which templates would quote twice)."""
+    rendered = []
+    for message in messages:
+        calls = message.get("tool_calls")
+        if message.get("role") == "assistant" and calls:
+            message = {
+                **message,
+                "tool_calls": [
+                    {
+                        **c,
+                        "function": {
+                            **c["function"],
+                            "arguments": json.loads(c["function"]["arguments"])
+                            if isinstance(c["function"]["arguments"], str)
+                            else c["function"]["arguments"],
+                        },
+                    }
+                    for c in calls
+                ],
+            }
+        rendered.append(message)
+    return rendered
+
+
+def tool_call_grammar(tools: list[dict[str, Any]]) -> str:
+    """GBNF for one call in tags: ``<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>``
+    where the name is one of the tools and the arguments follow its parameters' schema."""
+    calls = tool_choice_schema(tools)["anyOf"][0]["properties"]["tool_calls"]["items"]
+    body = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(calls), verbose=False)._grammar
+    body = re.sub(r"(?m)^root ::=", "call ::=", body)
+    opening, closing = json.dumps(TOOL_CALL_OPEN), json.dumps(TOOL_CALL_CLOSE)
+    return f'root ::= {opening} "\\n"? call "\\n"? {closing} | call\n{body}'
+
+
+def parse_tool_call_tags(text: str) -> tuple[str, list[ToolCall]]:
+    """Split a template-format answer into (reply text, calls): calls in <tool_call> tags, or
+    one bare JSON call as the whole answer. A call cut short by max_tokens stays text, as with
+    the JSON protocol."""
+    pattern = re.escape(TOOL_CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(TOOL_CALL_CLOSE)
+    bodies = [m.group(1) for m in re.finditer(pattern, text, re.S)]
+    before = text[: text.index(TOOL_CALL_OPEN)].strip() if bodies else ""
+    if not bodies and text.lstrip().startswith("{"):
+        bodies = [text.strip()]
+    calls = []
+    for body in bodies:
+        try:
+            data = json.loads(body)
+            calls.append(
+                ToolCall(
+                    id=f"call_{uuid.uuid4().hex[:24]}",
+                    name=data["name"],
+                    arguments=data.get("arguments") or {},
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return text, []
+    return (before, calls) if calls else (text, [])

