@@ -143,9 +143,9 @@ class Decoder:
     """The one thread that runs every model's decoding steps, in turn.
 
     llama.cpp parallelises each step with OpenMP, and OpenMP keeps a team of threads per
-    calling thread: a second model decoding on a thread of its own would leave its team
-    spinning beside the first one's, and on two cores the answers of one model slowed 3.5x
-    once another had answered (``benchmarks/serve_load.py``). One thread, one team.
+    calling thread: a second model decoding on a thread of its own leaves its team beside the
+    first one's, and on two cores one model's answers slowed several times over once another
+    had answered. One thread, one team.
     """
 
     def __init__(self) -> None:

@@ -267,11 +267,11 @@ class Prefetch:
     """An engine's stream, run to its end in a thread of its own, into a buffer the response
     reads from.
 
-    An engine serves one request at a time (llama.cpp's lock is held from the first token to
-    the last). Generating only as fast as the client reads would let a client that stops
-    reading hold the model, and every other request, for as long as it keeps the connection
-    open. Here the lock is held only while generating: a slow client's answer waits in memory
-    instead, at most ``max_tokens`` chunks (as llama.cpp's own server does). ``cancel`` (the
+    A model has a few sequences (``PASAR_PARALLEL``; some engines one). Generating only as fast
+    as the client reads would let a client that stops reading hold a sequence, and the requests
+    waiting for it, for as long as it keeps the connection open. Here the sequence is held only
+    while generating: a slow client's answer waits in memory instead, at most ``max_tokens``
+    chunks (as llama.cpp's own server does). ``cancel`` (the
     client went away) stops the generation after the current token.
     """
 
