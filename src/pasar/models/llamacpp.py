@@ -166,16 +166,7 @@ class LlamaCppEngine(Engine):
         json_schema: dict[str, Any] | None,
         tools: list[dict[str, Any]] | None,
     ) -> ChatResult:
-        text, last = [], ChatChunk("")
-        for chunk in self._generation(messages, params, json_schema, tools):
-            text.append(chunk.text)
-            last = chunk
-        result = ChatResult(
-            text="".join(text),
-            finish_reason=last.finish_reason or "stop",
-            usage=last.usage or Usage(0, 0),
-            model=self.name,
-        )
+        result = self._result(self._generation(messages, params, json_schema, tools))
         if tools:
             result.text, result.tool_calls = parse_tool_call_tags(result.text)
             if result.tool_calls:
@@ -190,18 +181,17 @@ class LlamaCppEngine(Engine):
     ) -> list[ChatResult]:
         """All submitted at once: with ``parallel`` > 1 they are decoded together."""
         generations = [self._generation(m, params, json_schema) for m in conversations]
-        results = []
-        for generation in generations:
-            chunks = list(generation)
-            results.append(
-                ChatResult(
-                    text="".join(c.text for c in chunks),
-                    finish_reason=chunks[-1].finish_reason or "stop",
-                    usage=chunks[-1].usage or Usage(0, 0),
-                    model=self.name,
-                )
-            )
-        return results
+        return [self._result(generation) for generation in generations]
+
+    def _result(self, generation: Generation) -> ChatResult:
+        """A whole answer from its chunks (the last carries finish_reason and usage)."""
+        chunks = list(generation)
+        return ChatResult(
+            text="".join(c.text for c in chunks),
+            finish_reason=chunks[-1].finish_reason or "stop",
+            usage=chunks[-1].usage or Usage(0, 0),
+            model=self.name,
+        )
 
     def _stream(
         self, messages: list[Message], params: SamplingParams, json_schema: dict[str, Any] | None
