@@ -9,7 +9,8 @@ from sqlalchemy import inspect
 
 from pasar.data.feedback import feedback_to_pairs, feedback_to_sft, feedback_to_unpaired
 from pasar.errors import NotFoundError
-from pasar.models.types import ChatResult, Usage
+from pasar.models.engine import Engine
+from pasar.models.types import ChatChunk, ChatResult, Usage
 from pasar.store.db import StoreError, open_store
 from pasar.store.interactions import (
     ExchangeRecord,
@@ -21,6 +22,7 @@ from pasar.store.interactions import (
     record_exchange,
 )
 from pasar.store.keys import any_active_key, create_key, find_key, revoke_key
+from pasar.store.recorder import RecordedEngine
 from pasar.store.schema import Base
 
 RECORD = ExchangeRecord("smollm2-135m-instruct", "abc123", "llamacpp", {"temperature": 0.0})
@@ -87,11 +89,16 @@ def test_exchange_history_and_feedback(store_url):
     add_feedback(store, message_id="chatcmpl-1", rating="up")
     add_feedback(store, message_id="chatcmpl-2", rating="down", comment="too vague")
     add_feedback(store, message_id="chatcmpl-2", rating=None, correction="It arrives on 12 May.")
-    add_feedback(store, message_id="chatcmpl-2.1", rating="down")
+    add_feedback(store, message_id="chatcmpl-2", choice=1, rating="down")
     with pytest.raises(NotFoundError, match="no assistant message"):
         add_feedback(store, message_id="chatcmpl-404", rating="up")
+    with pytest.raises(NotFoundError, match="and choice 2"):
+        add_feedback(store, message_id="chatcmpl-2", choice=2, rating="up")
     stored = get_conversation(store, conversation_id=conv)
     assert [f["rating"] for f in stored["messages"][3]["feedback"]] == ["down", None]
+    second_choice = stored["messages"][4]
+    assert [f["rating"] for f in second_choice["feedback"]] == ["down"]
+    assert second_choice["id"].startswith("msg_")  # its choice is a column, not in its id
 
     examples = {e.message_id: e for e in feedback_examples(store)}
     assert examples["chatcmpl-2"].rating == "down"
@@ -214,3 +221,100 @@ def test_passwords_and_bound_values_stay_out_of_errors_and_doctor(store_url, mon
     get_settings.cache_clear()
     done = CliRunner().invoke(app, ["doctor"])
     assert "s3cret-pw" not in done.output and "shop:***@127.0.0.1" in done.output
+
+
+class EchoEngine(Engine):
+    """Answers with the last user message, reversed; streams it a word at a time."""
+
+    kind = "echo"
+
+    def __init__(self) -> None:
+        super().__init__("echo")
+
+    def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
+        text = messages[-1]["content"][::-1]
+        return ChatResult(text, "stop", Usage(5, len(text.split())), self.name)
+
+    def _stream(self, messages, params, json_schema):  # type: ignore[no-untyped-def]
+        words = messages[-1]["content"][::-1].split()
+        for word in words[:-1]:
+            yield ChatChunk(word + " ")
+        yield ChatChunk(words[-1], "stop", Usage(5, len(words)))
+
+
+def test_a_recorded_engine_records_conversations_as_they_go(store_url):
+    store = open_store(store_url)
+    engine = RecordedEngine(EchoEngine(), store)
+    talk = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
+    first = engine.chat(talk, temperature=0.0, json_schema={"type": "string"})
+    talk += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "a b c"}]
+    assert "".join(c.text for c in engine.stream(talk, max_tokens=9)) == "c b a"
+    conversation = get_conversation(store, conversation_id=engine.conversation_id)
+    assert [(m["role"], m["content"]) for m in conversation["messages"]] == [
+        ("system", "Be brief."),
+        ("user", "hello"),
+        ("assistant", "olleh"),
+        ("user", "a b c"),
+        ("assistant", "c b a"),
+    ]
+    answer_row = conversation["messages"][-1]
+    assert answer_row["id"] == engine.message_id and answer_row["engine"] == "echo"
+    assert conversation["messages"][2]["sampling"] == {"temperature": 0.0, "json_schema": True}
+    assert answer_row["usage"] == {"prompt_tokens": 5, "completion_tokens": 3}
+
+    # A prompt that does not carry on from the last call is a conversation of its own.
+    engine.chat([{"role": "user", "content": "other"}])
+    assert engine.conversation_id != conversation["id"]
+    # A stream its reader left after one chunk is recorded as far as it went.
+    stream = engine.stream([{"role": "user", "content": "x y z"}])
+    assert next(stream).text == "z "
+    stream.close()
+    cut = get_conversation(store, conversation_id=engine.conversation_id)["messages"][-1]
+    assert (cut["content"], cut["finish_reason"]) == ("z ", "length")
+    # A batch: each conversation its own.
+    engine.batch([[{"role": "user", "content": "ab"}], [{"role": "user", "content": "cd"}]])
+    assert len(list_conversations(store)) == 5
+
+
+def test_answers_stored_before_completion_ids_get_theirs(store_url):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from pasar.store.db import MIGRATIONS, make_engine
+
+    engine = make_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, title, created_at, updated_at) "
+                "VALUES ('c', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        for message_id, position, choice, role in [
+            ("u0", 0, 0, "user"),
+            ("chatcmpl-x", 1, 0, "assistant"),
+            ("chatcmpl-x.1", 1, 1, "assistant"),
+        ]:
+            connection.execute(
+                text(
+                    "INSERT INTO messages (id, conversation_id, position, choice, role, content, "
+                    "created_at) VALUES (:id, 'c', :position, :choice, :role, '', "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"id": message_id, "position": position, "choice": choice, "role": role},
+            )
+    engine.dispose()
+    store = open_store(store_url)  # migrates to the newest revision
+    add_feedback(store, message_id="chatcmpl-x", choice=1, rating="down")
+    add_feedback(store, message_id="chatcmpl-x", rating="up")
+    messages = get_conversation(store, conversation_id="c")["messages"]
+    assert [(m["id"], [f["rating"] for f in m.get("feedback", [])]) for m in messages] == [
+        ("u0", []),
+        ("chatcmpl-x", ["up"]),
+        ("chatcmpl-x.1", ["down"]),
+    ]

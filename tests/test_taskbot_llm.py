@@ -17,10 +17,14 @@ from pasar.apps.taskbot.policy import is_affirmative
 from pasar.apps.taskbot.scenarios import load_scenarios
 from pasar.apps.taskbot.simulator import SimulatedUser, load_tasks
 from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT
+from pasar.data.feedback import feedback_rows
+from pasar.data.redact import redact_rows
 from pasar.models.engine import Engine
 from pasar.models.types import ChatResult, ToolCall, Usage
 from pasar.store.commerce import get_order
-from pasar.store.db import Store
+from pasar.store.db import Store, open_store
+from pasar.store.interactions import add_feedback, feedback_examples, get_conversation
+from pasar.store.recorder import RecordedEngine
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "taskbot" / "scenarios.json"
 # The tools this scenario needs: a smaller grammar for llama.cpp to build (seconds, not minutes).
@@ -166,3 +170,36 @@ def test_a_spent_step_budget_transfers_to_a_human(template: Store) -> None:
     assert reply.startswith(TRANSFER_TEXT)
     assert env.calls[-1].name == "transfer_to_human_agents"
     assert "3 steps" in env.calls[-1].arguments["summary"]
+
+
+def test_an_agent_episode_is_recorded_with_its_tool_turns_and_exported_in_trl_form(
+    template: Store, tmp_path: Path
+) -> None:
+    log = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    engine = RecordedEngine(
+        ScriptedEngine([("find_user_id_by_email", EMAIL), "Hello Yusuf, how can I help?"]), log
+    )
+    LLMAgent(engine.as_engine(), Environment(episode_store(template))).respond(
+        f"Hi, my email is {EMAIL['email']}"
+    )
+    stored = get_conversation(log, conversation_id=engine.conversation_id)["messages"]
+    assert [m["role"] for m in stored] == ["system", "user", "assistant", "tool", "assistant"]
+    assert stored[2]["tool_calls"] == [
+        {"id": "call_1", "name": "find_user_id_by_email", "arguments": EMAIL}
+    ]
+    assert stored[3]["tool_call_id"] == "call_1" and "yusuf_khan_7091" in stored[3]["content"]
+
+    add_feedback(log, message_id=engine.message_id, rating="up")
+    [row] = feedback_rows(feedback_examples(log), "sft")
+    call, result, reply = row["messages"][2:]
+    assert call["tool_calls"] == [
+        {
+            "type": "function",
+            "function": {"name": "find_user_id_by_email", "arguments": EMAIL},
+            "id": "call_1",
+        }
+    ]
+    assert result["role"] == "tool" and result["name"] == "find_user_id_by_email"
+    assert reply == {"role": "assistant", "content": "Hello Yusuf, how can I help?"}
+    redacted = json.dumps(redact_rows([row]))  # the export's default
+    assert EMAIL["email"] not in redacted and '"name": "find_user_id_by_email"' in redacted

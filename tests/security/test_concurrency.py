@@ -62,11 +62,11 @@ def fire(server, bodies: list[dict]) -> list[httpx.Response]:
 def assert_positions_unique(server, conversation_id: str, answered: list[str]) -> None:
     messages = get_conversation(server.store, conversation_id=conversation_id)["messages"]
     by_id = {m["id"]: m for m in messages}
-    main = [m["position"] for m in messages if "." not in m["id"]]
+    main = [m["position"] for m in messages if not m.get("choice")]
     assert len(main) == len(set(main)), f"two messages in one position: {sorted(main)}"
     for m in messages:
-        if "." in m["id"]:  # choice i > 0 of a completion shares the first choice's position
-            assert m["position"] == by_id[m["id"].rsplit(".", 1)[0]]["position"]
+        if m.get("choice"):  # choice i > 0 of a completion shares the first choice's position
+            assert m["position"] == by_id[m["completion_id"]]["position"]
     for completion_id in answered:  # every answer a client was given is recorded, once
         assert completion_id in by_id
 

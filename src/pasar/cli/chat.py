@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import readline
-import time
-import uuid
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 
@@ -16,9 +14,9 @@ from pasar.config import get_settings
 from pasar.errors import PasarError
 from pasar.models.engine import Engine
 from pasar.models.registry import load_engine
-from pasar.models.types import ChatResult, FinishReason, Message, Usage
+from pasar.models.types import ChatResult, Message, StreamedAnswer
 from pasar.store.db import open_configured_store
-from pasar.store.interactions import ExchangeRecord, record_exchange
+from pasar.store.recorder import RecordedEngine
 
 REPL_HELP = (
     "Commands: /reset starts a new conversation, /exit (or Ctrl-D) quits. Every answer is "
@@ -42,51 +40,11 @@ def answer(engine: Engine, messages: list[Message], stream: bool, **options: Any
         result = engine.chat(messages, **options)
         console.print(result.text, markup=False, highlight=False)
         return result
-    started = time.perf_counter()
-    parts: list[str] = []
-    usage, finish = Usage(0, 0), cast(FinishReason, "stop")
+    answer = StreamedAnswer(engine.name)
     for chunk in engine.stream(messages, **options):
-        console.print(chunk.text, end="", markup=False, highlight=False)
-        parts.append(chunk.text)
-        if chunk.finish_reason is not None:
-            usage, finish = chunk.usage or usage, chunk.finish_reason
+        console.print(answer.add(chunk).text, end="", markup=False, highlight=False)
     console.print()
-    return ChatResult(
-        "".join(parts),
-        finish,
-        usage,
-        engine.name,
-        latency_s=time.perf_counter() - started,
-    )
-
-
-class ChatLog:
-    """Records every exchange of a session in the store, as `pasar serve` does (--no-log: not)."""
-
-    def __init__(self, engine: Engine, options: dict[str, Any]):
-        self.store = open_configured_store()
-        self.conversation_id: str | None = None
-        sampling = {k: v for k, v in options.items() if k != "json_schema"}
-        sampling["json_schema"] = options.get("json_schema") is not None
-        self.record = ExchangeRecord(
-            model=engine.name,
-            model_version=engine.version,
-            engine=engine.kind,
-            sampling=sampling,
-        )
-
-    def save(self, messages: list[Message], result: ChatResult) -> str:
-        """Store the exchange; returns the answer's message id (for `pasar feedback give`)."""
-        message_id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.conversation_id = record_exchange(
-            self.store,
-            conversation_id=self.conversation_id,
-            request_messages=messages,
-            completion_id=message_id,
-            answers=[result],
-            record=self.record,
-        )
-        return message_id
+    return answer.result()
 
 
 def chat(
@@ -144,13 +102,14 @@ def chat(
             "template it often answers nothing (docs/models.md). Fine-tune it first "
             "(`pasar align sft`) or chat with an instruct model (`pasar models list`)."
         )
-    log = None if no_log else ChatLog(llm, options)
+    log = None if no_log else RecordedEngine(llm, open_configured_store())
+    talk = log.as_engine() if log else llm
     base: list[Message] = [{"role": "system", "content": system}] if system else []
 
     if prompt is not None:
         messages = [*base, {"role": "user", "content": prompt}]
-        result = answer(llm, messages, stream=not no_stream, **options)
-        message_id = log.save(messages, result) if log else None
+        result = answer(talk, messages, stream=not no_stream, **options)
+        message_id = log.message_id if log else None
         if message_id:
             err_console.print(
                 f"[dim]saved as {message_id}: pasar feedback give {message_id} "
@@ -197,17 +156,17 @@ def chat(
             if line == "/reset":
                 messages = list(base)
                 if log:
-                    log.conversation_id = None
+                    log.new_conversation()
                 console.print("[dim]conversation forgotten[/]")
                 continue
             messages.append({"role": "user", "content": line})
             try:
-                result = answer(llm, messages, stream=not no_stream, **options)
+                result = answer(talk, messages, stream=not no_stream, **options)
             except PasarError as exc:
                 messages.pop()
                 err_console.print(f"[red]error:[/] {exc}")
                 continue
-            saved = f", saved as {log.save(messages, result)}" if log else ""
+            saved = f", saved as {log.message_id}" if log else ""
             messages.append({"role": "assistant", "content": result.text})
             console.print(
                 f"[dim]{result.usage.prompt_tokens} prompt + {result.usage.completion_tokens} "

@@ -167,23 +167,31 @@ def build_command(
         bool, typer.Option(help="Let the model write the summary (checked against the evidence).")
     ] = True,
     policy: PolicyOption = None,
+    no_log: Annotated[
+        bool,
+        typer.Option(
+            "--no-log", help="Do not record the summary's exchange in the store's interaction log."
+        ),
+    ] = False,
 ) -> None:
     """Assemble the evidence for the reason code, write the letter, render the PDF packet."""
     from pasar.apps.disputes.cases import read_json_input
     from pasar.apps.disputes.defense import build_defense
     from pasar.apps.disputes.policy import load_policy
     from pasar.apps.disputes.schemas import ChargebackRequest
+    from pasar.models.engine import Engine
     from pasar.models.registry import load_engine
     from pasar.store.db import open_configured_store
+    from pasar.store.recorder import RecordedEngine
+
+    store = open_configured_store()
+
+    def writer() -> Engine:
+        engine = load_engine(model)
+        return engine if no_log else RecordedEngine(engine, store).as_engine()
 
     request = read_json_input(request_file, ChargebackRequest, "chargeback")
-    result = build_defense(
-        open_configured_store(),
-        request,
-        load_policy(policy),
-        (lambda: load_engine(model)) if llm else None,
-        out,
-    )
+    result = build_defense(store, request, load_policy(policy), writer if llm else None, out)
     for item in result["checklist"]:
         mark = "[green]present[/]" if item["status"] == "present" else "[red]missing[/]"
         console.print(f"{mark}  {item['title']}", highlight=False)

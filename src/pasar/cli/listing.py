@@ -57,6 +57,12 @@ def localize(
         str | None, typer.Option(help="Run the model on llamacpp, hf or http.")
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Summary JSON to write.")] = None,
+    no_log: Annotated[
+        bool,
+        typer.Option(
+            "--no-log", help="Do not record the model's answers in the store's interaction log."
+        ),
+    ] = False,
 ) -> None:
     """Rewrite, translate and check every item into every --to language. Checkpoints go to
     OUT.work/ (resume with --resume), per-item reasons to OUT.report.jsonl; a field that fails
@@ -75,6 +81,7 @@ def localize(
         title_chars=title_chars,
         fuzzy=fuzzy,
         meaning_threshold=meaning_threshold,
+        record=not no_log,
     )
     options = JobOptions(
         runner=engine,

@@ -30,6 +30,14 @@ Model = Annotated[
 ]
 Engine = Annotated[str | None, typer.Option(help="Run the model on llamacpp, hf or http.")]
 NCtx = Annotated[int, typer.Option(help="Context window for local engines, in tokens.")]
+NoLog = Annotated[
+    bool,
+    typer.Option(
+        "--no-log",
+        help="Do not record the LLM agent's conversations (tool calls and results included) "
+        "in the store's interaction log.",
+    ),
+]
 
 
 def _engine(model: str | None, engine: str | None, n_ctx: int) -> Any:
@@ -41,7 +49,9 @@ def _engine(model: str | None, engine: str | None, n_ctx: int) -> Any:
     return load_engine(model, engine=engine, settings=settings)
 
 
-def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int) -> Any:
+def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int, log: bool) -> Any:
+    """Makes the agent of each episode; an LLM agent's conversation is recorded (``log``),
+    one per episode."""
     if agent == "flows":
         from pasar.apps.taskbot.flows import FlowsAgent
 
@@ -51,7 +61,13 @@ def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int
     from pasar.apps.taskbot.llm_agent import LLMAgent
 
     llm = _engine(model, engine, n_ctx)
-    return lambda env, language: LLMAgent(llm, env, language)
+    if not log:
+        return lambda env, language: LLMAgent(llm, env, language)
+    from pasar.store.db import open_configured_store
+    from pasar.store.recorder import RecordedEngine
+
+    store = open_configured_store()
+    return lambda env, language: LLMAgent(RecordedEngine(llm, store).as_engine(), env, language)
 
 
 @app.command("eval")
@@ -76,6 +92,7 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(help="Only the first N scenarios.")] = None,
     n_ctx: NCtx = 8192,
     db: Db = None,
+    no_log: NoLog = False,
 ) -> None:
     """Run the agent on every scenario TRIALS times and write completion rate, correction rate,
     pass^k, mean turns, tool errors and policy refusals, overall and per language. A killed
@@ -98,7 +115,7 @@ def eval_command(
     cases = cases[:limit] if limit else cases
     if not cases:
         raise ValueError(f"{scenarios} has no scenarios in split {split!r}")
-    factory = _agent_factory(agent, model, engine, n_ctx)
+    factory = _agent_factory(agent, model, engine, n_ctx, log=not no_log)
     episodes_file = out.with_suffix(".episodes.jsonl")
     report, _ = evaluate(
         cases,
@@ -198,6 +215,7 @@ def chat(
     engine: Engine = None,
     language: Annotated[str, typer.Option(help="en, id, ms, th, vi or tl.")] = "en",
     n_ctx: NCtx = 8192,
+    no_log: NoLog = False,
 ) -> None:
     """Talk to an agent on the configured store (run `pasar store import` first); its changes
     are real. Every tool call is printed. Empty line or Ctrl-D ends."""
@@ -209,7 +227,7 @@ def chat(
     if not commerce_counts(store)["users"]:
         raise ValueError("the store has no commerce data: run `pasar store import db.json` first")
     env = Environment(store)
-    bot = _agent_factory(agent, model, engine, n_ctx)(env, language)
+    bot = _agent_factory(agent, model, engine, n_ctx, log=not no_log)(env, language)
     while True:
         try:
             text = input("you> ").strip()

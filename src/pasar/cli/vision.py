@@ -378,6 +378,12 @@ def translate_image_command(
     min_confidence: Annotated[
         float, typer.Option(help="Lines OCR read with less confidence are left as they are.")
     ] = 0.8,
+    no_log: Annotated[
+        bool,
+        typer.Option(
+            "--no-log", help="Do not record the translations in the store's interaction log."
+        ),
+    ] = False,
 ) -> None:
     """Translate the text printed on an image: OCR each line, translate it, paint the
     translation over the original in the same colour, and print a table of lines (source,
@@ -391,9 +397,12 @@ def translate_image_command(
     from pasar.apps.vision.image_text import translate_image, write_result
     from pasar.data.translation import load_glossary
     from pasar.models.registry import load_engine
+    from pasar.store.db import open_configured_store
+    from pasar.store.recorder import RecordedEngine
 
     terms = load_glossary(glossary)
-    with load_engine(model) as engine:
+    with load_engine(model) as loaded:
+        engine = loaded if no_log else RecordedEngine(loaded, open_configured_store()).as_engine()
         result = translate_image(image, to, engine, glossary=terms, min_confidence=min_confidence)
     files = write_result(result, out, image.stem)
     table = Table("source", "translation", "confidence")

@@ -244,8 +244,8 @@ def _redact_value(value: Any, key: str | None = None, siblings: Iterable[str] = 
         return [_redact_value(v) for v in value]
     if not isinstance(value, str) or not value:
         return value
-    if key in STRUCTURAL_KEYS or (key == "name" and "arguments" in siblings):
-        return value  # a role, a tool call's id or function name
+    if key in STRUCTURAL_KEYS or (key == "name" and {"arguments", "tool_call_id"} & {*siblings}):
+        return value  # a role, a tool call's id, the function a call or tool result names
     if key is not None and key.lower() in FIELD_PLACEHOLDERS:
         return FIELD_PLACEHOLDERS[key.lower()]
     return _redact_string(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,3 +56,34 @@ class ChatChunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass
+class StreamedAnswer:
+    """A streamed answer put together from its chunks, as far as it went: ``add`` each chunk as
+    it is passed on, ``result`` at the end (finish reason ``length`` when the stream was cut
+    before its last chunk)."""
+
+    model: str
+    parts: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, chunk: ChatChunk) -> ChatChunk:
+        self.parts.append(chunk.text)
+        self.tool_calls.extend(chunk.tool_calls)
+        if chunk.finish_reason is not None:
+            self.finish_reason, self.usage = chunk.finish_reason, chunk.usage or self.usage
+        return chunk
+
+    def result(self) -> ChatResult:
+        return ChatResult(
+            text="".join(self.parts),
+            finish_reason=self.finish_reason or "length",
+            usage=self.usage or Usage(0, 0),
+            model=self.model,
+            tool_calls=list(self.tool_calls),
+            latency_s=time.perf_counter() - self.started,
+        )

@@ -16,7 +16,6 @@ from pasar.serve.errors import APIError
 from pasar.serve.schemas import FeedbackCreate, FeedbackPublic
 from pasar.store.interactions import (
     add_feedback,
-    choice_message_id,
     feedback_counts_by_model_and_day,
     feedback_examples,
     get_conversation,
@@ -29,10 +28,10 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 
 @router.post("/feedback", status_code=201)
 def create_feedback(body: FeedbackCreate, state: StateDep, caller: CallerDep) -> FeedbackPublic:
-    message_id = choice_message_id(body.message_id, body.choice_index)
     feedback_id = add_feedback(
         state.store,
-        message_id=message_id,
+        message_id=body.message_id,
+        choice=body.choice_index,
         rating=body.rating,
         correction=body.correction,
         comment=body.comment,
@@ -45,7 +44,8 @@ def create_feedback(body: FeedbackCreate, state: StateDep, caller: CallerDep) ->
     ).inc()
     return FeedbackPublic(
         id=feedback_id,
-        message_id=message_id,
+        message_id=body.message_id,
+        choice_index=body.choice_index,
         rating=body.rating,
         correction=body.correction,
         comment=body.comment,

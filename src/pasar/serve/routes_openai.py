@@ -4,7 +4,6 @@ recorded in the store."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import queue
@@ -21,20 +20,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from pasar.apps.taskbot.serving import CALLER, Caller
 from pasar.errors import PasarError
 from pasar.models.embedded import CARDS
-from pasar.models.engine import REQUESTER, Engine, image_parts, message_text
-from pasar.models.images import data_url_bytes
-from pasar.models.types import ChatChunk, ChatResult, ToolCall, Usage
+from pasar.models.engine import REQUESTER, Engine, image_parts
+from pasar.models.types import ChatChunk, ChatResult, StreamedAnswer, ToolCall
 from pasar.serve.deps import CallerDep, StateDep, TokenClientDep, reserve_tokens, visible_to
 from pasar.serve.errors import APIError, error_body, log, status_of
 from pasar.serve.schemas import ChatCompletionRequest
 from pasar.store.interactions import (
-    ExchangeRecord,
     check_conversation_access,
-    choice_message_id,
+    choice_message_ids,
     new_conversation_id,
-    record_exchange,
 )
 from pasar.store.keys import KeyInfo
+from pasar.store.recorder import Recorder
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -72,33 +69,6 @@ def engine_messages(body: ChatCompletionRequest) -> list[dict[str, Any]]:
             message["role"] = "system"
         messages.append(message)
     return messages
-
-
-def image_reference(part: dict[str, Any]) -> str:
-    """What the log keeps of an image content part: ``[image image/png, 5123 bytes, sha256 …]``,
-    the hash of the decoded file (what ``sha256sum photo.png`` prints).
-
-    Not the data URL itself: stored messages are text that exports turn into prompts and the
-    web UI shows, and megabytes of base64 in them would swell every export and page (each
-    request may carry up to ``max_request_bytes``); a photo a customer sends may also show a
-    person or an address the log need not keep. The hash, media type and size let a team that
-    keeps its photos find which one was asked about; the pixels are not in the store.
-    """
-    url = str(part["image_url"]["url"])  # recorded once answered: the engine has read it
-    media = url.removeprefix("data:").split(";")[0]
-    raw = data_url_bytes(url)
-    return f"[image {media}, {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}]"
-
-
-def recorded_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The request's messages as the store keeps them: content parts as text, each image as
-    its ``image_reference`` on a line of its own."""
-    return [
-        {**m, "content": message_text(m["content"], image_reference)}
-        if isinstance(m.get("content"), list)
-        else m
-        for m in messages
-    ]
 
 
 def default_temperature(engine: Engine) -> float:
@@ -171,6 +141,7 @@ def chat_completions(
     schema = body.response_format.schema_for_engine() if body.response_format else None
     tools = body.tools_for_engine
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    message_ids = choice_message_ids(completion_id, body.n)
     created = int(time.time())
     conversation_id = body.conversation_id or x_pasar_conversation or new_conversation_id()
     check_conversation_access(
@@ -179,26 +150,22 @@ def chat_completions(
     if engine.kind == "taskbot":
         demo = state.settings.taskbot_demo_sign_in
         CALLER.set(taskbot_caller(caller, conversation_id, x_pasar_customer, demo))
-    record = ExchangeRecord(
+    recorder = Recorder(
+        state.store,
+        engine,
         model=body.model,
-        model_version=engine.version,
-        engine=engine.kind,
-        sampling=options | {"seed": body.seed, "n": body.n, "json_schema": schema is not None},
+        conversation_id=conversation_id,
+        api_key_id=caller.id if caller else None,
+        visible_to=visible_to(caller),
     )
+    sampling = options | {"seed": body.seed, "n": body.n, "json_schema": schema is not None}
 
     def save(answers: list[ChatResult]) -> None:
         counted = all(a.usage.prompt_tokens or a.usage.completion_tokens for a in answers)
         used = answers[0].usage.prompt_tokens + sum(a.usage.completion_tokens for a in answers)
         charge.settle(used if counted else None)
-        record_exchange(
-            state.store,
-            conversation_id=conversation_id,
-            request_messages=recorded_messages(messages),
-            completion_id=completion_id,
-            answers=answers,
-            record=record,
-            api_key_id=caller.id if caller else None,
-            visible_to=visible_to(caller),
+        recorder.save(
+            messages, answers, sampling, completion_id=completion_id, message_ids=message_ids
         )
         for answer in answers:
             state.metrics.tokens.labels(body.model, "prompt").inc(answer.usage.prompt_tokens)
@@ -249,7 +216,7 @@ def chat_completions(
                     "content": a.text if not a.tool_calls else (a.text or None),
                     **({"tool_calls": openai_tool_calls(a.tool_calls)} if a.tool_calls else {}),
                 },
-                "message_id": choice_message_id(completion_id, i),
+                "message_id": message_ids[i],
                 "finish_reason": a.finish_reason,
             }
             for i, a in enumerate(answers)
@@ -331,13 +298,11 @@ def sse_events(
             }
         )
 
-    started = time.perf_counter()
-    parts: list[str] = []
-    last = first
+    answer = StreamedAnswer(model)
     yield chunk({"role": "assistant", "content": ""})
     try:
         for piece in itertools.chain([first], rest):
-            last = piece
+            answer.add(piece)
             if piece.tool_calls:
                 yield chunk(
                     {
@@ -348,10 +313,9 @@ def sse_events(
                     }
                 )
             if piece.text:
-                parts.append(piece.text)
                 yield chunk({"content": piece.text})
-        yield chunk({}, last.finish_reason or "stop")
-        usage = last.usage
+        yield chunk({}, answer.finish_reason or "stop")
+        usage = answer.usage
         if include_usage and usage is not None:
             yield event(
                 {
@@ -373,16 +337,8 @@ def sse_events(
     finally:
         rest.cancel()  # the client went away: stop generating (a no-op once the stream ended)
         # Saved even when the client went away mid-stream: what was generated was generated.
-        result = ChatResult(
-            text="".join(parts),
-            finish_reason=last.finish_reason or "length",
-            usage=last.usage or Usage(0, 0),
-            model=model,
-            tool_calls=list(last.tool_calls),
-            latency_s=time.perf_counter() - started,
-        )
         try:
-            save([result])
+            save([answer.result()])
             saved = True
         except SQLAlchemyError:  # the answer was sent: say so in the stream, not by a cut
             log.error("store error recording streamed completion %s", completion_id, exc_info=True)

@@ -143,6 +143,7 @@ class FeedbackCreate(BaseModel):
 class FeedbackPublic(BaseModel):
     id: int
     message_id: str
+    choice_index: int = 0
     rating: str | None
     correction: str | None
     comment: str | None

@@ -28,9 +28,10 @@ def new_conversation_id() -> str:
     return f"conv_{uuid.uuid4().hex}"
 
 
-def choice_message_id(completion_id: str, index: int) -> str:
-    """The stored id of choice ``index`` of a completion: the completion id for the first."""
-    return completion_id if index == 0 else f"{completion_id}.{index}"
+def choice_message_ids(completion_id: str, n: int) -> list[str]:
+    """The stored ids of a completion's ``n`` choices: the completion id for the first (what
+    OpenAI clients hold), a new message id for each further one."""
+    return [completion_id] + [f"msg_{uuid.uuid4().hex}" for _ in range(n - 1)]
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,11 @@ def record_exchange(
     record: ExchangeRecord,
     api_key_id: int | None = None,
     visible_to: int | None = None,
+    message_ids: Sequence[str] | None = None,
 ) -> str:
-    """Store the request's new messages and the answers (choices share one position).
+    """Store the request's new messages and the answers (choices share one position, and
+    ``completion_id``); returns the conversation id. The answers' ids are ``message_ids``
+    (default ``choice_message_ids``).
 
     Messages already stored for the conversation are not stored again: clients send the whole
     history with each request, so only the ones past the stored length are new. With
@@ -103,13 +107,15 @@ def record_exchange(
                 )
             )
             position += 1
-        for index, answer in enumerate(answers):
+        ids = message_ids or choice_message_ids(completion_id, len(answers))
+        for index, (answer, message_id) in enumerate(zip(answers, ids, strict=True)):
             session.add(
                 MessageRow(
-                    id=choice_message_id(completion_id, index),
+                    id=message_id,
                     conversation_id=conversation.id,
                     position=position,
                     choice=index,
+                    completion_id=completion_id,
                     role="assistant",
                     content=answer.text,
                     tool_calls=[
@@ -148,22 +154,33 @@ def add_feedback(
     tags: Sequence[str] = (),
     api_key_id: int | None = None,
     visible_to: int | None = None,
+    choice: int = 0,
 ) -> int:
-    """Record feedback on an assistant message; returns the feedback id. With ``visible_to``
-    (a key id) a message of a conversation that key does not own is not found."""
+    """Record feedback on an assistant message: ``message_id`` is its id, or with ``choice``
+    the id of its completion; returns the feedback id. With ``visible_to`` (a key id) a
+    message of a conversation that key does not own is not found."""
     with db.session() as session, session.begin():
-        message = session.get(MessageRow, message_id)
+        message = (
+            session.get(MessageRow, message_id)
+            if choice == 0
+            else session.scalars(
+                select(MessageRow).where(
+                    MessageRow.completion_id == message_id, MessageRow.choice == choice
+                )
+            ).first()
+        )
         if (
             message is None
             or message.role != "assistant"
             or not owned_by(message.conversation, visible_to)
         ):
             raise NotFoundError(
-                f"no assistant message with id {message_id!r}: give the `id` of a chat "
-                "completion returned by this server"
+                f"no assistant message with id {message_id!r}"
+                + (f" and choice {choice}" if choice else "")
+                + ": give the `id` of a chat completion returned by this server"
             )
         feedback = Feedback(
-            message_id=message_id,
+            message_id=message.id,
             rating=rating,
             correction=correction,
             comment=comment,
@@ -235,6 +252,8 @@ def message_dict(message: MessageRow) -> dict[str, Any]:
         out["tool_call_id"] = message.tool_call_id
     if message.role == "assistant":
         out |= {
+            "completion_id": message.completion_id,
+            "choice": message.choice,
             "model": message.model,
             "model_version": message.model_version,
             "engine": message.engine,
@@ -307,11 +326,12 @@ class FeedbackExample:
 
     message_id: str
     model: str | None
-    prompt: list[Message]
+    prompt: list[Message]  # with tool calls and tool results as stored (see data/feedback.py)
     answer: str
     rating: str | None  # the latest rating given
     correction: str | None  # the latest correction given
     created_at: datetime
+    answer_tool_calls: list[dict[str, Any]] | None = None
 
 
 def feedback_examples(
@@ -349,11 +369,11 @@ def feedback_examples(
                 .where(
                     MessageRow.conversation_id == message.conversation_id,
                     MessageRow.position < message.position,
-                    MessageRow.id.not_like("%.%"),  # alternative choices (n > 1) are not history
+                    MessageRow.choice == 0,  # alternative choices (n > 1) are not history
                 )
                 .order_by(MessageRow.position)
             )
-            prompt = [{"role": m.role, "content": m.content} for m in earlier]
+            prompt = [stored_message(m) for m in earlier]
             examples.append(
                 FeedbackExample(
                     message_id=message_id,
@@ -363,9 +383,21 @@ def feedback_examples(
                     rating=entry["rating"],
                     correction=entry["correction"],
                     created_at=entry["created_at"],
+                    answer_tool_calls=message.tool_calls,
                 )
             )
         return examples
+
+
+def stored_message(row: MessageRow) -> Message:
+    """A stored message as an OpenAI-style dict: role, content, and its tool calls or the id
+    of the call it answers."""
+    message: Message = {"role": row.role, "content": row.content}
+    if row.tool_calls:
+        message["tool_calls"] = row.tool_calls
+    if row.tool_call_id:
+        message["tool_call_id"] = row.tool_call_id
+    return message
 
 
 def recent_thumbs_down(db: Store, *, limit: int = 20) -> list[dict[str, Any]]:

@@ -72,6 +72,8 @@ class Message(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     position: Mapped[int]
     choice: Mapped[int] = mapped_column(default=0, server_default="0")  # index among n choices
+    # The chat completion an answer belongs to (its first choice's id is the completion's).
+    completion_id: Mapped[str | None] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     tool_calls: Mapped[list[Any] | None]

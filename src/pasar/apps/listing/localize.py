@@ -51,6 +51,7 @@ class LocalizeConfig:
     meaning_threshold: float = 0.8  # minimum source-output similarity (0 = no meaning gate)
     max_tokens: int = 256  # longest model answer for a description (or the rewrite)
     short_tokens: int = 96  # longest model answer for a title or a bullet point
+    record: bool = False  # record every model answer in the configured store's interaction log
 
     def __post_init__(self) -> None:
         if not self.targets:
@@ -116,6 +117,11 @@ class Localizer:
 
         self.config = config
         self.engine = engine or load_engine(config.model, engine=config.model_engine)
+        if config.record:  # each worker records the answers it gets
+            from pasar.store.db import open_configured_store
+            from pasar.store.recorder import RecordedEngine
+
+            self.engine = RecordedEngine(self.engine, open_configured_store()).as_engine()
         self.glossary: Glossary = load_glossary(config.glossary)
         self.memory = TranslationMemory(fuzzy=config.fuzzy, threshold=config.fuzzy_threshold)
 
