@@ -50,24 +50,26 @@ def _engine(model: str | None, engine: str | None, n_ctx: int) -> Any:
 
 
 def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int, log: bool) -> Any:
-    """Makes the agent of each episode; an LLM agent's conversation is recorded (``log``),
-    one per episode."""
+    """What makes the agent of each episode, and the LLM it runs (None for flows); an LLM
+    agent's conversation is recorded (``log``), one per episode."""
     if agent == "flows":
         from pasar.apps.taskbot.flows import FlowsAgent
 
-        return lambda env, language: FlowsAgent(env, language)
+        return (lambda env, language: FlowsAgent(env, language)), None
     if agent != "llm":
         raise ValueError(f"--agent {agent!r}: use llm or flows")
     from pasar.apps.taskbot.llm_agent import LLMAgent
 
     llm = _engine(model, engine, n_ctx)
     if not log:
-        return lambda env, language: LLMAgent(llm, env, language)
+        return (lambda env, language: LLMAgent(llm, env, language)), llm
     from pasar.store.db import open_configured_store
     from pasar.store.recorder import RecordedEngine
 
     store = open_configured_store()
-    return lambda env, language: LLMAgent(RecordedEngine(llm, store).as_engine(), env, language)
+    return (
+        lambda env, language: LLMAgent(RecordedEngine(llm, store).as_engine(), env, language)
+    ), llm
 
 
 @app.command("eval")
@@ -115,7 +117,7 @@ def eval_command(
     cases = cases[:limit] if limit else cases
     if not cases:
         raise ValueError(f"{scenarios} has no scenarios in split {split!r}")
-    factory = _agent_factory(agent, model, engine, n_ctx, log=not no_log)
+    factory, llm = _agent_factory(agent, model, engine, n_ctx, log=not no_log)
     episodes_file = out.with_suffix(".episodes.jsonl")
     report, _ = evaluate(
         cases,
@@ -128,6 +130,7 @@ def eval_command(
     report = {
         "agent": agent,
         "model": model if agent == "llm" else None,
+        "tool_format": getattr(llm, "tool_format", None),  # llama.cpp's json or template
         "scenarios": str(scenarios),
         "split": split,
         "trials": trials,
@@ -227,7 +230,8 @@ def chat(
     if not commerce_counts(store)["users"]:
         raise ValueError("the store has no commerce data: run `pasar store import db.json` first")
     env = Environment(store)
-    bot = _agent_factory(agent, model, engine, n_ctx, log=not no_log)(env, language)
+    factory, _ = _agent_factory(agent, model, engine, n_ctx, log=not no_log)
+    bot = factory(env, language)
     while True:
         try:
             text = input("you> ").strip()

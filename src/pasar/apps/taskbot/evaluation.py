@@ -9,6 +9,7 @@ JSONL file as they finish, so a killed evaluation resumes where it stopped.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -60,6 +61,7 @@ class Episode:
     gold_hash: str
     transcript: list[dict[str, Any]]
     signed_in: bool = False
+    seconds: float = 0.0  # wall time of the episode, the user simulator's turns included
 
 
 def signed_in(transcript: list[dict[str, Any]]) -> bool:
@@ -154,6 +156,7 @@ def _rates(episodes: list[Episode]) -> dict[str, Any]:
         ),
         "correction_episodes": len(corrected),
         "mean_turns": sum(e.turns for e in episodes) / n if n else 0.0,
+        "seconds_per_episode": sum(e.seconds for e in episodes) / n if n else 0.0,
         "tool_calls": sum(e.tool_calls for e in episodes),
         "tool_errors": sum(e.tool_errors for e in episodes),
         "policy_refusals": sum(e.refusals for e in episodes),
@@ -243,6 +246,7 @@ def evaluate(
         if case.id not in golds:
             golds[case.id] = gold_hash(template, case.gold_actions)
         env = Environment(episode_store(template))
+        started = time.perf_counter()
         transcript, turns = run_episode(
             agent_factory, case.make_user(trial), env, language=case.language, max_turns=max_turns
         )
@@ -255,6 +259,7 @@ def evaluate(
             turns=turns,
             transcript=transcript,
             signed_in=signed_in(transcript),
+            seconds=round(time.perf_counter() - started, 3),
             **scores,
         )
         env.db.close()
