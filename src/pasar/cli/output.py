@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from pasar.errors import PasarError
+from pasar.errors import PasarError, missing_extra
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,7 +28,12 @@ def run_guarded(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except (PasarError, ValueError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2) from exc
+        except ModuleNotFoundError as exc:
+            if (hint := missing_extra(exc)) is None:
+                raise
+            err_console.print(f"[bold red]error:[/] {escape(hint)}", highlight=False)
             raise typer.Exit(2) from exc
 
     return wrapper  # type: ignore[return-value]
