@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pasar.apps.taskbot.environment import episode_store, load_template
+from pasar.commerce import orders
 from pasar.errors import PasarError
-from pasar.store import order_actions
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
 
@@ -90,13 +90,13 @@ def test_order_actions_never_invent_money(template, pending, data, actions) -> N
         state = money_state(db, order_id)
         try:
             if action == "switch":
-                order_actions.modify_pending_order_payment(
+                orders.modify_pending_order_payment(
                     db, order_id=order_id, payment_method_id=data.draw(st.sampled_from(methods))
                 )
             elif action == "items":
                 item = data.draw(st.sampled_from(state["order"]["items"]))
                 product = template_variants(db, item["product_id"])
-                order_actions.modify_pending_order_items(
+                orders.modify_pending_order_items(
                     db,
                     order_id=order_id,
                     item_ids=[item["item_id"]],
@@ -104,7 +104,7 @@ def test_order_actions_never_invent_money(template, pending, data, actions) -> N
                     payment_method_id=data.draw(st.sampled_from(methods)),
                 )
             elif action == "address":
-                order_actions.modify_pending_order_address(
+                orders.modify_pending_order_address(
                     db,
                     order_id=order_id,
                     address1="1 Jalan Sudirman",
@@ -115,10 +115,10 @@ def test_order_actions_never_invent_money(template, pending, data, actions) -> N
                     zip="10220",
                 )
             else:
-                order_actions.cancel_pending_order(
+                orders.cancel_pending_order(
                     db,
                     order_id=order_id,
-                    reason=data.draw(st.sampled_from(order_actions.CANCEL_REASONS)),
+                    reason=data.draw(st.sampled_from(orders.CANCEL_REASONS)),
                 )
         except PasarError:
             assert money_state(db, order_id) == state, f"a refused {action} changed the store"
@@ -166,10 +166,8 @@ def test_cancel_after_a_payment_switch_refunds_the_charge_once(template, pending
     other = next(
         m for m in sorted(methods) if m != paid_with and methods[m]["source"] != "gift_card"
     )
-    order_actions.modify_pending_order_payment(
-        db, order_id=order["order_id"], payment_method_id=other
-    )
-    cancelled = order_actions.cancel_pending_order(
+    orders.modify_pending_order_payment(db, order_id=order["order_id"], payment_method_id=other)
+    cancelled = orders.cancel_pending_order(
         db, order_id=order["order_id"], reason="no longer needed"
     )
     history = cancelled["payment_history"]

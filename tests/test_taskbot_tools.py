@@ -10,10 +10,10 @@ from conftest import SHARED_DATA
 
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.tools import TOOLS
+from pasar.commerce.orders import OrderActionError
 from pasar.errors import NotFoundError
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
-from pasar.store.order_actions import OrderActionError
 
 DB = SHARED_DATA / "retail" / "db.json"
 

@@ -28,9 +28,10 @@ from pasar.apps.disputes.schemas import (
     RefundCase,
     RefundRequest,
 )
+from pasar.commerce.schemas import Order, OrderItem, order_record, user_record
 from pasar.errors import MissingInputError, NotFoundError
 from pasar.languages import detect_language
-from pasar.store.commerce import commerce_counts, get_order, get_user
+from pasar.store.commerce import commerce_counts
 from pasar.store.db import Store
 
 STORE_CURRENCY = "USD"  # the retail database's prices are US dollars
@@ -53,31 +54,23 @@ def read_json_input(path: Path, model: type[Any], what: str) -> Any:
         ) from exc
 
 
-def net_paid(order: dict[str, Any]) -> float:
-    """Payments minus refunds already made on the order."""
-    total = 0.0
-    for p in order["payment_history"]:
-        total += p["amount"] if p["transaction_type"] == "payment" else -p["amount"]
-    return round(max(total, 0.0), 2)
-
-
-def disputed_items(order: dict[str, Any], item_ids: list[str] | None) -> list[dict[str, Any]]:
+def disputed_items(order: Order, item_ids: list[str] | None) -> list[OrderItem]:
     """The order's lines a request disputes. Each line can be disputed once: an id named more
     often than the order holds it is refused, so repeating an id cannot multiply a refund."""
     if item_ids is None:
-        return list(order["items"])
-    by_id = {i["item_id"]: i for i in order["items"]}
+        return list(order.items)
+    by_id = {i.item_id: i for i in order.items}
     unknown = [i for i in item_ids if i not in by_id]
     if unknown:
         raise ValueError(
-            f"order {order['order_id']} has no items {unknown}; its items are {sorted(by_id)}"
+            f"order {order.order_id} has no items {unknown}; its items are {sorted(by_id)}"
         )
-    held = Counter(i["item_id"] for i in order["items"])
+    held = Counter(i.item_id for i in order.items)
     repeated = {i: n for i, n in Counter(item_ids).items() if n > held[i]}
     if repeated:
         raise ValueError(
             f"item_ids names {', '.join(f'{i} {n} times' for i, n in repeated.items())}, but "
-            f"order {order['order_id']} holds each of them "
+            f"order {order.order_id} holds each of them "
             f"{' / '.join(str(held[i]) for i in repeated)} time(s): name each disputed item once"
         )
     return [by_id[i] for i in item_ids]
@@ -100,7 +93,7 @@ def caller_logistics(
 
 
 def case_from_order(
-    order: dict[str, Any],
+    order: Order,
     *,
     user_orders: int,
     request: RefundRequest,
@@ -108,19 +101,19 @@ def case_from_order(
     case_id: str,
     trusted: bool = True,
 ) -> RefundCase:
-    """Join a request with an order document (the shape of ``pasar.store.commerce.get_order``).
+    """Join a request with an order.
 
     ``trusted`` says whether the caller's own facts (carrier events, return shipping cost,
     prior-dispute count) may be used: the CLI's operator, a server without keys or an admin
     key. A buyer-facing caller's facts are ignored; the store's and pasar's estimates stand."""
     items = disputed_items(order, request.item_ids)
-    top = max(items, key=lambda i: i["price"])  # the category of the most valuable item rules
-    category = policy.category_of(top["name"])
+    top = max(items, key=lambda i: i.price)  # the category of the most valuable item rules
+    category = policy.category_of(top.name)
     cross_border = request.seller.country.upper() not in ("US", "USA")
-    tracking = [t for f in order["fulfillments"] for t in f["tracking_id"]]
-    store_status = status_from_order(order["status"])
+    tracking = order.tracking_ids
+    store_status = status_from_order(order.status)
     logistics = caller_logistics(request, tracking, store_status, trusted) or synthetic_logistics(
-        order["order_id"],
+        order.order_id,
         tracking_ids=tracking,
         status=store_status,
         cross_border=cross_border,
@@ -133,17 +126,17 @@ def case_from_order(
     text = " ".join(request.messages)
     return RefundCase(
         case_id=case_id,
-        order_id=order["order_id"],
-        user_id=order["user_id"],
+        order_id=order.order_id,
+        user_id=order.user_id,
         reason=request.reason,
         messages=request.messages,
         photos=len(request.photos),
-        item_ids=[i["item_id"] for i in items],
-        product_names=[i["name"] for i in items],
+        item_ids=[i.item_id for i in items],
+        product_names=[i.name for i in items],
         category=category,
         currency=STORE_CURRENCY,
-        paid_total=net_paid(order),
-        item_value=round(sum(i["price"] for i in items), 2),
+        paid_total=order.net_paid,
+        item_value=round(sum(i.price for i in items), 2),
         return_shipping_cost=shipping,
         return_shipping_source=shipping_source,
         logistics=logistics,
@@ -162,7 +155,7 @@ def build_case(
     """The case for a request, read from the store (unknown order id: NotFoundError, which
     says how to import the data when the store holds no orders at all)."""
     try:
-        order = get_order(db, order_id=request.order_id)
+        order = order_record(db, order_id=request.order_id)
     except NotFoundError as exc:
         if commerce_counts(db)["orders"] == 0:
             raise NotFoundError(
@@ -170,12 +163,12 @@ def build_case(
                 "pasar store import ../shared/data/retail/db.json"
             ) from exc
         raise
-    user = get_user(db, user_id=order["user_id"])
+    user = user_record(db, user_id=order.user_id)
     return case_from_order(
         order,
-        user_orders=len(user["orders"]),
+        user_orders=len(user.orders),
         request=request,
         policy=policy,
-        case_id=request.case_id or f"case-{order['order_id'].lstrip('#')}",
+        case_id=request.case_id or f"case-{order.order_id.lstrip('#')}",
         trusted=trusted,
     )

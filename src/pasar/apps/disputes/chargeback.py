@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from pasar.apps.disputes.cases import net_paid
 from pasar.apps.disputes.policy import PolicyConfig
 from pasar.apps.disputes.schemas import ChargebackRequest, Checklist, EvidenceItem
+from pasar.commerce.schemas import Order, User, order_record, user_record
 from pasar.errors import PasarError
-from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
 
 
@@ -102,9 +100,9 @@ def reason_code(network: str, code: str) -> ReasonCode:
 class Sources:
     """What the evidence builders read: the store's order and user, and the chargeback."""
 
-    order: dict[str, Any]
-    user: dict[str, Any]
-    other_orders: list[dict[str, Any]]
+    order: Order
+    user: User
+    other_orders: list[Order]
     request: ChargebackRequest
     policy: PolicyConfig
 
@@ -117,54 +115,51 @@ def _missing(key: str, title: str, why: str) -> EvidenceItem:
     return EvidenceItem(key=key, title=title, status="missing", source="missing", why_missing=why)
 
 
-def _method(user: dict[str, Any], method_id: str) -> str:
-    method = user["payment_methods"].get(method_id)
+def _method(user: User, method_id: str) -> str:
+    method = user.payment_methods.get(method_id)
     if method is None:
         return method_id
-    if method.get("brand"):
-        return f"{method['brand']} card ending {method['last_four']} ({method_id})"
-    return f"{method['source']} ({method_id})"
+    if method.brand:
+        return f"{method.brand} card ending {method.last_four} ({method_id})"
+    return f"{method.source} ({method_id})"
 
 
 def order_receipt(s: Sources) -> EvidenceItem:
-    o, u, a = s.order, s.user, s.order["address"]
+    o, u, a = s.order, s.user, s.order.address
     lines = [
-        f"Order {o['order_id']}, status {o['status']}",
-        f"Customer {u['name']['first_name']} {u['name']['last_name']} <{u['email']}>, "
-        f"account {u['user_id']}",
-        f"Ship to: {a['address1']} {a['address2']}, {a['city']}, {a['state']} {a['zip']}, "
-        f"{a['country']}",
-        *(f"Item {i['item_id']}: {i['name']}, {i['price']:.2f} USD" for i in o["items"]),
-        f"Items total {sum(i['price'] for i in o['items']):.2f} USD",
+        f"Order {o.order_id}, status {o.status}",
+        f"Customer {u.name.first_name} {u.name.last_name} <{u.email}>, account {u.user_id}",
+        f"Ship to: {a.address1} {a.address2}, {a.city}, {a.state} {a.zip}, {a.country}",
+        *(f"Item {i.item_id}: {i.name}, {i.price:.2f} USD" for i in o.items),
+        f"Items total {sum(i.price for i in o.items):.2f} USD",
     ]
     return _present("order_receipt", "Order and receipt", "store (orders, order_items)", lines)
 
 
 def payment_record(s: Sources) -> EvidenceItem:
-    payments = s.order["payment_history"]
+    payments = s.order.payment_history
     if not payments:
         return _missing("payment_record", "Payment record", "the store has no payment on it")
     lines = [
-        f"{p['transaction_type']}: {p['amount']:.2f} USD via "
-        + _method(s.user, p["payment_method_id"])
+        f"{p.transaction_type}: {p.amount:.2f} USD via " + _method(s.user, p.payment_method_id)
         for p in payments
     ]
     brands = {
-        m["brand"]
+        m.brand
         for p in payments
-        if (m := s.user["payment_methods"].get(p["payment_method_id"])) and m.get("brand")
+        if (m := s.user.payment_methods.get(p.payment_method_id)) and m.brand
     }
     if brands and s.request.network not in brands:
         lines.append(
             f"Note: the order was paid by {', '.join(sorted(brands))} card, not {s.request.network}"
         )
-    lines.append(f"Net paid: {net_paid(s.order):.2f} USD")
+    lines.append(f"Net paid: {s.order.net_paid:.2f} USD")
     lines.append(f"Disputed amount: {s.request.amount:.2f} {s.request.currency}")
     return _present("payment_record", "Payment record", "store (payments, payment_methods)", lines)
 
 
 def shipping_tracking(s: Sources) -> EvidenceItem:
-    tracking = [(t, f["item_ids"]) for f in s.order["fulfillments"] for t in f["tracking_id"]]
+    tracking = [(t, f.item_ids) for f in s.order.fulfillments for t in f.tracking_id]
     if not tracking:
         return _missing(
             "shipping_tracking", "Shipping and tracking", "the order has no fulfillment"
@@ -183,7 +178,7 @@ def delivery_confirmation(s: Sources) -> EvidenceItem:
             "delivery_confirmation",
             title,
             f"{why}; the store's order status is "
-            f"{s.order['status']!r}, a merchant record, not a carrier confirmation",
+            f"{s.order.status!r}, a merchant record, not a carrier confirmation",
         )
     source = (
         "SYNTHETIC carrier events (pasar's generator, demo only: not real evidence)"
@@ -192,8 +187,8 @@ def delivery_confirmation(s: Sources) -> EvidenceItem:
     )
     lines = [f"Carrier: {logistics.carrier or 'not named'}"]
     lines += [f"{e.on}: {e.status} at {e.location}" for e in logistics.events]
-    a = s.order["address"]
-    lines.append(f"Delivered to the order's address: {a['address1']}, {a['city']} {a['zip']}")
+    a = s.order.address
+    lines.append(f"Delivered to the order's address: {a.address1}, {a.city} {a.zip}")
     return _present("delivery_confirmation", title, source, lines)
 
 
@@ -218,15 +213,15 @@ def refund_policy(s: Sources) -> EvidenceItem:
 
 def product_description(s: Sources) -> EvidenceItem:
     lines = [
-        f"{i['name']} ({i['item_id']}): " + ", ".join(f"{k} {v}" for k, v in i["options"].items())
-        for i in s.order["items"]
+        f"{i.name} ({i.item_id}): " + ", ".join(f"{k} {v}" for k, v in i.options.items())
+        for i in s.order.items
     ]
     return _present("product_description", "Product description", "store (order_items)", lines)
 
 
 def address_match(s: Sources) -> EvidenceItem:
     keys = ("address1", "address2", "city", "state", "zip", "country")
-    billing, shipping = s.user["address"], s.order["address"]
+    billing, shipping = s.user.address.model_dump(), s.order.address.model_dump()
     same = all(billing[k] == shipping[k] for k in keys)
     lines = [
         "Address on the account: " + ", ".join(billing[k] for k in keys if billing[k]),
@@ -238,13 +233,13 @@ def address_match(s: Sources) -> EvidenceItem:
 
 def prior_undisputed_orders(s: Sources) -> EvidenceItem:
     title = "Prior undisputed orders (same account and payment method)"
-    methods = {p["payment_method_id"] for p in s.order["payment_history"]}
+    methods = {p.payment_method_id for p in s.order.payment_history}
     prior = [
         o
         for o in s.other_orders
-        if o["status"] == "delivered"
-        and not any(p["transaction_type"] == "refund" for p in o["payment_history"])
-        and methods & {p["payment_method_id"] for p in o["payment_history"]}
+        if o.status == "delivered"
+        and not o.refunded
+        and methods & {p.payment_method_id for p in o.payment_history}
     ]
     if not prior:
         return _missing(
@@ -253,8 +248,8 @@ def prior_undisputed_orders(s: Sources) -> EvidenceItem:
             "the account has no other delivered, unrefunded order paid with the same method",
         )
     lines = [
-        f"Order {o['order_id']}: delivered, {sum(i['price'] for i in o['items']):.2f} USD, "
-        f"paid via {_method(s.user, o['payment_history'][0]['payment_method_id'])}, no refund"
+        f"Order {o.order_id}: delivered, {sum(i.price for i in o.items):.2f} USD, "
+        f"paid via {_method(s.user, o.payment_history[0].payment_method_id)}, no refund"
         for o in prior
     ]
     lines.append(
@@ -290,9 +285,9 @@ BUILDERS: dict[str, Callable[[Sources], EvidenceItem]] = {
 def assemble_evidence(db: Store, request: ChargebackRequest, policy: PolicyConfig) -> Checklist:
     """The checklist for the request's reason code (unknown code or order: a clear error)."""
     code = reason_code(request.network, request.reason_code)
-    order = get_order(db, order_id=request.order_id)
-    user = get_user(db, user_id=order["user_id"])
-    others = [get_order(db, order_id=o) for o in user["orders"] if o != order["order_id"]]
+    order = order_record(db, order_id=request.order_id)
+    user = user_record(db, user_id=order.user_id)
+    others = [order_record(db, order_id=o) for o in user.orders if o != order.order_id]
     sources = Sources(order, user, others, request, policy)
     return Checklist(
         reason_code=code.code,

@@ -45,6 +45,7 @@ from pasar.apps.disputes.schemas import (
     ShipmentStatus,
 )
 from pasar.apps.disputes.texts import BUYER_MESSAGES
+from pasar.commerce.schemas import orders_of
 
 TRUE_REASONS: dict[Reason, float] = {
     "not_received": 0.20,
@@ -104,14 +105,14 @@ def generate_history(
 ) -> Iterator[dict[str, Any]]:
     """``cases`` synthetic history records from a retail database document (``export_retail``)."""
     rng = random.Random(seed)
-    orders = [o for o in retail["orders"].values() if o["fulfillments"]]
-    delivered = [o for o in orders if o["status"] == "delivered"]
+    orders = [o for o in orders_of(retail).values() if o.fulfillments]
+    delivered = [o for o in orders if o.status == "delivered"]
     if not delivered:
         raise ValueError("the store has no delivered orders: import the retail database first")
     for index in range(cases):
         true_reason: Reason = _pick(rng, TRUE_REASONS)
         order = rng.choice(orders if true_reason == "not_received" else delivered)
-        item = rng.choice(order["items"])
+        item = rng.choice(order.items)
         severity: Severity | None = None
         key: str = true_reason
         if true_reason in ("damaged", "not_as_described"):
@@ -127,18 +128,17 @@ def generate_history(
         status: ShipmentStatus = "delivered"
         if true_reason == "not_received":
             status = _pick(rng, {"delivered": 0.4, "lost": 0.3, "in_transit": 0.3})
-        tracking = [t for f in order["fulfillments"] for t in f["tracking_id"]]
         logistics = synthetic_logistics(
-            order["order_id"],
-            tracking_ids=tracking,
+            order.order_id,
+            tracking_ids=order.tracking_ids,
             status=status,
             cross_border=seller.country != "US",
         )
         request = RefundRequest(
-            order_id=order["order_id"],
+            order_id=order.order_id,
             reason=selected,
             messages=_messages(rng, lang, key),
-            item_ids=[item["item_id"]],
+            item_ids=[item.item_id],
             photos=[f"photo-{n}.jpg" for n in range(rng.choice((0, 0, 1, 2, 3)))],
             logistics=logistics,
             buyer_prior_disputes=_pick(rng, {0: 0.70, 1: 0.15, 2: 0.08, 3: 0.04, 5: 0.03}),
@@ -146,7 +146,7 @@ def generate_history(
         )
         case = case_from_order(
             order,
-            user_orders=len(retail["users"][order["user_id"]]["orders"]),
+            user_orders=len(retail["users"][order.user_id]["orders"]),
             request=request,
             policy=policy,
             case_id=f"synthetic-{seed}-{index:05d}",

@@ -7,7 +7,7 @@
   (naming the order id, or the new address's zip for a user address); the user's next message
   is an explicit yes; then the same call runs, once. Any other write is held in its place.
 The argument rules of each write (status, same product, gift card balance...) are checked by the
-store functions themselves (``pasar.store.order_actions``).
+store functions themselves (``pasar.commerce.orders``).
 """
 
 from __future__ import annotations

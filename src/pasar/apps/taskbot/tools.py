@@ -19,8 +19,8 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from pasar.commerce import orders
 from pasar.errors import NotFoundError
-from pasar.store import order_actions
 from pasar.store.commerce import find_user_id, get_order, get_product, get_user
 from pasar.store.db import Store
 from pasar.store.schema import Product, Variant
@@ -219,7 +219,7 @@ def cancel_pending_order(db: Store, order_id: str, reason: Reason) -> dict[str, 
     Args:
         order_id: e.g. '#W0000000'.
     """
-    return order_actions.cancel_pending_order(db, order_id=order_id, reason=reason)
+    return orders.cancel_pending_order(db, order_id=order_id, reason=reason)
 
 
 @tool("write")
@@ -238,7 +238,7 @@ def modify_pending_order_address(
     Args:
         order_id: e.g. '#W0000000'.
     """
-    return order_actions.modify_pending_order_address(
+    return orders.modify_pending_order_address(
         db,
         order_id=order_id,
         address1=address1,
@@ -261,7 +261,7 @@ def modify_pending_order_items(
         new_item_ids: One per item id, in the same order.
         payment_method_id: Pays or gets the price difference.
     """
-    return order_actions.modify_pending_order_items(
+    return orders.modify_pending_order_items(
         db,
         order_id=order_id,
         item_ids=item_ids,
@@ -280,7 +280,7 @@ def modify_pending_order_payment(
         order_id: e.g. '#W0000000'.
         payment_method_id: e.g. 'credit_card_0000000'.
     """
-    return order_actions.modify_pending_order_payment(
+    return orders.modify_pending_order_payment(
         db, order_id=order_id, payment_method_id=payment_method_id
     )
 
@@ -301,7 +301,7 @@ def modify_user_address(
     Args:
         user_id: e.g. 'sara_doe_496'.
     """
-    return order_actions.modify_user_address(
+    return orders.modify_user_address(
         db,
         user_id=user_id,
         address1=address1,
@@ -323,7 +323,7 @@ def return_delivered_order_items(
         order_id: e.g. '#W0000000'.
         payment_method_id: Gets the refund.
     """
-    return order_actions.return_delivered_order_items(
+    return orders.return_delivered_order_items(
         db, order_id=order_id, item_ids=item_ids, payment_method_id=payment_method_id
     )
 
@@ -339,7 +339,7 @@ def exchange_delivered_order_items(
         new_item_ids: One per item id, in the same order.
         payment_method_id: Pays or gets the price difference.
     """
-    return order_actions.exchange_delivered_order_items(
+    return orders.exchange_delivered_order_items(
         db,
         order_id=order_id,
         item_ids=item_ids,

@@ -1,6 +1,8 @@
-"""Store functions that change commerce data: cancel, modify, return and exchange orders, and
-change a user's address. Each one checks its argument rules, writes in one transaction and
-returns the order (or user) as the retail JSON shows it.
+"""The retail rules, and the changes they allow: cancel, modify, return and exchange orders,
+and change a user's address. Each function checks the rules, writes the store's rows in one
+transaction and returns the order (or user) as the retail JSON shows it. The store holds the
+rows and no rules; the Taskbot's tools, the property tests and any other caller change orders
+only through here.
 
 The rules follow tau2-bench's retail domain (``policy.md`` in ``../shared/data/retail``): only
 a pending order can be cancelled or have its items changed; a delivered order can be returned or
