@@ -319,3 +319,11 @@ def test_translate_image_through_the_cli(tmp_path: Path) -> None:
     report = json.loads((out / "juice.id.json").read_text())
     assert [line["text"] for line in report["lines"]] == ["Fresh Orange Juice"]
     assert (out / "juice.png").is_file() and (out / "juice.id.png").is_file()
+    # The translation's exchange is recorded in the configured store, as every answer is.
+    from pasar.store.db import open_configured_store
+    from pasar.store.interactions import get_conversation, list_conversations
+
+    [conversation] = list_conversations(open_configured_store())
+    messages = get_conversation(open_configured_store(), conversation_id=conversation["id"])
+    assert "Fresh Orange Juice" in messages["messages"][-2]["content"]
+    assert messages["messages"][-1]["role"] == "assistant"

@@ -169,24 +169,11 @@ def caption_command(
     category, colour, material (null when the model names none), visible_text (the lines OCR
     reads on the photo) and attributes (every `key: value` line), beside image, model and the
     whole generated text. The output is validated against the schema."""
-    import jsonschema
+    from pasar.apps.vision.tasks import caption_image
 
-    from pasar.apps.vision.data import CAPTION_SCHEMA, caption_record
-    from pasar.apps.vision.model import load_vision_model
-    from pasar.models.images import load_image
-
-    picture = load_image(image)
-    vision = load_vision_model(model)
-    text = vision.generate([picture], prompt, max_new_tokens=max_new_tokens)[0]
-    visible_text = None
-    if read_text:
-        from pasar.apps.vision.image_text import read_text as ocr
-
-        visible_text = [line.text for line in ocr(picture)]
-    record = caption_record(text, visible_text)
-    report: dict[str, Any] = {"image": str(image), "model": str(model), "caption": record["title"]}
-    report |= record | {"text": text}
-    jsonschema.validate(report, CAPTION_SCHEMA)
+    report = caption_image(
+        image, model, prompt=prompt, max_new_tokens=max_new_tokens, read_text=read_text
+    )
     print(json.dumps(report, ensure_ascii=False, indent=2))
     write_report(out, report)
 
@@ -221,28 +208,10 @@ def check_command(
     and gives a verdict (consistent / mismatch) at the threshold. A row whose image cannot be
     loaded gets an 'error' in the report and the others go on. Writes the rows and a summary
     (consistent, mismatch, errors) to --out."""
-    from pasar.apps.vision.consistency import (
-        THRESHOLD_FILE,
-        check_catalogue,
-        load_threshold,
-        read_image_catalog,
-        summarise_check,
-    )
-    from pasar.apps.vision.model import load_vision_model
+    from pasar.apps.vision.tasks import check_catalog
 
-    rows = read_image_catalog(catalog)
-    threshold_from = "given"
-    if threshold is None:
-        threshold, threshold_from = load_threshold(model), f"{model / THRESHOLD_FILE}"
-    if threshold is None:
-        raise ValueError(
-            f"no threshold: {model} has no {THRESHOLD_FILE}; run `pasar vision eval --model "
-            f"{model} --out eval.json` (it chooses one on the training split and stores it) or "
-            "give --threshold"
-        )
-    vision = load_vision_model(model)
-    results = check_catalogue(vision, rows, threshold, reference_titles=reference_titles)
-    summary = summarise_check(results)
+    report = check_catalog(catalog, model, threshold=threshold, reference_titles=reference_titles)
+    results, summary = report["rows"], report["summary"]
     table = Table("row", "verdict", "score", "title", "error")
     for result in results:
         table.add_row(
@@ -254,15 +223,6 @@ def check_command(
         )
     console.print(table)
     console.print(", ".join(f"{key}: {value}" for key, value in summary.items()))
-    report: dict[str, Any] = {
-        "catalog": str(catalog),
-        "model": str(model),
-        "threshold": threshold,
-        "threshold_from": threshold_from,
-        "reference_titles": reference_titles,
-        "summary": summary,
-        "rows": results,
-    }
     write_report(out, report)
 
 
@@ -308,36 +268,17 @@ def eval_command(
     held-out titles, and the consistency AUROC of each photo's own title against another
     product's title. Takes minutes on the 135M model: it scores every held-out title for
     every held-out photo."""
-    from pasar.apps.vision.consistency import save_threshold
-    from pasar.apps.vision.data import load_examples, split_by_product
-    from pasar.apps.vision.evaluate import (
-        evaluate_vision_model,
-        predictions_to_json,
-        training_heldout_percent,
-        write_page,
-    )
-    from pasar.apps.vision.model import load_vision_model
+    from pasar.apps.vision.tasks import evaluate_folder
 
-    percent = training_heldout_percent(model) if heldout_percent is None else heldout_percent
-    data = data or data_path("images")
-    train_set, heldout = split_by_product(load_examples(data), percent)
-    vision = load_vision_model(model)
-    report, predictions, fit = evaluate_vision_model(
-        vision,
-        train_set,
-        heldout,
+    report = evaluate_folder(
+        model,
+        data or data_path("images"),
+        heldout_percent=heldout_percent,
         threshold=threshold,
         reference_titles=reference_titles,
         max_new_tokens=max_new_tokens,
+        page=page,
     )
-    run: dict[str, Any] = {"model": str(model), "data": str(data), "heldout_percent": percent}
-    report = run | report
-    if fit is not None:
-        stored = save_threshold(model, fit, data=str(data), heldout_percent=percent)
-        report["consistency"]["threshold_stored_in"] = str(stored)
-    if page is not None:
-        report["page"] = str(write_page(page, predictions))
-    report["predictions"] = predictions_to_json(predictions)
     category, retrieval = report["category"], report["retrieval"]
     consistency = report["consistency"]
     table = Table("measure", "value", "over")

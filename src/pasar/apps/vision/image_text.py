@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import matplotlib
@@ -381,10 +381,10 @@ def translate_image(
     ``<name>.<lang>.json`` (boxes, text, confidence, translation)."""
     if not 0 <= min_confidence <= 1:
         raise ValueError(f"min_confidence={min_confidence}: must be between 0 and 1")
-    if translate is None or isinstance(translate, Engine):
+    if translate is None or hasattr(translate, "chat"):  # an engine (recorded or not)
         from pasar.models.registry import load_engine
 
-        translate = engine_translator(translate or load_engine())
+        translate = engine_translator(cast(Engine, translate) or load_engine())
     if not isinstance(glossary, Glossary):
         glossary = load_glossary(glossary)
     before = load_image(source)
