@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -312,3 +314,22 @@ def make_server(pasar_home: Path):
     yield start
     for server in started:
         server.__exit__()
+
+
+@contextmanager
+def store_at_revision(store_url: str, revision: str) -> Iterator[Any]:
+    """A store migrated only up to ``revision``: the connection writes rows as an older pasar
+    did; ``open_store(store_url)`` afterwards runs the newer migrations over them."""
+    from alembic import command
+    from alembic.config import Config
+
+    from pasar.store.db import MIGRATIONS, make_engine
+
+    engine = make_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        yield connection
+    engine.dispose()

@@ -277,18 +277,10 @@ def test_a_recorded_engine_records_conversations_as_they_go(store_url):
 
 
 def test_answers_stored_before_completion_ids_get_theirs(store_url):
-    from alembic import command
-    from alembic.config import Config
+    from conftest import store_at_revision
     from sqlalchemy import text
 
-    from pasar.store.db import MIGRATIONS, make_engine
-
-    engine = make_engine(store_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
+    with store_at_revision(store_url, "0003") as connection:
         connection.execute(
             text(
                 "INSERT INTO conversations (id, title, created_at, updated_at) "
@@ -308,7 +300,6 @@ def test_answers_stored_before_completion_ids_get_theirs(store_url):
                 ),
                 {"id": message_id, "position": position, "choice": choice, "role": role},
             )
-    engine.dispose()
     store = open_store(store_url)  # migrates to the newest revision
     add_feedback(store, message_id="chatcmpl-x", choice=1, rating="down")
     add_feedback(store, message_id="chatcmpl-x", rating="up")

@@ -126,15 +126,11 @@ def test_the_migration_renumbers_a_store_written_by_racing_requests(store_url) -
     migration renumbers them in time order (choices stay with their first choice)."""
     from datetime import datetime, timedelta
 
-    from alembic import command
-    from alembic.config import Config
+    from conftest import store_at_revision
     from sqlalchemy import text
 
-    from pasar.store.db import MIGRATIONS, make_engine, open_store
+    from pasar.store.db import open_store
 
-    engine = make_engine(store_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     t0 = datetime(2026, 1, 1)
     rows = [  # (id, position, created_at): two requests raced, one with n=2
         ("u0", 0, 0),
@@ -145,9 +141,7 @@ def test_the_migration_renumbers_a_store_written_by_racing_requests(store_url) -
         ("cB", 3, 5),
         ("cB.1", 3, 5),
     ]
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0002")
+    with store_at_revision(store_url, "0002") as connection:
         connection.execute(
             text(
                 "INSERT INTO conversations (id, title, created_at, updated_at) "
@@ -163,7 +157,6 @@ def test_the_migration_renumbers_a_store_written_by_racing_requests(store_url) -
                 ),
                 {"id": message_id, "position": position, "t": t0 + timedelta(minutes=minutes)},
             )
-    engine.dispose()
     store = open_store(store_url)  # migrates to the newest revision
     messages = get_conversation(store, conversation_id="c")["messages"]
     assert [(m["id"], m["position"]) for m in messages] == [
