@@ -157,3 +157,22 @@ def test_rewrite_is_checked_and_a_bad_one_keeps_the_original() -> None:
     rejected = {i["code"] for i in bad["report"]["rewrite"]["issues"]}
     assert {"number_changed", "repetition"} <= rejected
     assert [i["code"] for i in late_brand["report"]["rewrite"]["issues"]] == ["brand_not_first"]
+
+
+def test_a_recording_run_records_each_attempt_in_the_store() -> None:
+    from pasar.store.db import open_configured_store
+    from pasar.store.interactions import get_conversation, list_conversations
+
+    def answer(messages: list[Message]) -> str:
+        return GOOD_ID if len(messages) > 2 else "Starter Yoga Bag ST1004, 100% polyester"
+
+    localizer(answer, record=True)([ITEM])
+    store = open_configured_store()
+    # Each batch call's conversations are their own: the first attempt, then the retry.
+    first, retry = sorted(list_conversations(store), key=lambda c: c["message_count"])
+    first_messages = get_conversation(store, conversation_id=first["id"])["messages"]
+    assert first_messages[-1]["content"] == "Starter Yoga Bag ST1004, 100% polyester"
+    messages = get_conversation(store, conversation_id=retry["id"])["messages"]
+    assert [m["role"] for m in messages][-3:] == ["assistant", "user", "assistant"]
+    assert "rejected" in messages[-2]["content"]  # the gates' feedback the retry was given
+    assert messages[-1]["content"] == GOOD_ID and messages[-1]["engine"] == "scripted"
