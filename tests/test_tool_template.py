@@ -16,6 +16,7 @@ from pasar.models.llamacpp import (
     parse_tool_call_tags,
     template_messages,
     tool_call_grammar,
+    unsafe_call_openers,
 )
 
 ORDER_TOOL = {
@@ -140,3 +141,48 @@ def test_the_model_calls_a_tool_and_the_result_comes_back_in_the_tool_role(qwen:
     # What the 0.5B does with it (measured in docs/taskbot.md, not asserted): it calls again.
     again = qwen.chat(answered, tools=[ORDER_TOOL, CANCEL_TOOL], max_tokens=80)
     assert again.tool_calls or again.text
+
+
+# Run in a process of its own: before the fix llama.cpp aborted it (SIGABRT, "Unexpected empty
+# grammar stack after accepting piece: {\n"), which would have taken the test run with it.
+ACCEPT_PRETTY_CALL = """
+import sys
+import llama_cpp
+from llama_cpp import _internals
+from pasar.models.llamacpp import BARE_CALL_PATTERN, tool_call_grammar
+from test_tool_template import ORDER_TOOL
+
+llm = llama_cpp.Llama(sys.argv[1], vocab_only=True, verbose=False)
+sampler = _internals.LlamaSampler()
+grammar = llama_cpp.LlamaGrammar.from_string(tool_call_grammar([ORDER_TOOL]), verbose=False)
+sampler.add_grammar_lazy_patterns(llm._model, grammar, [BARE_CALL_PATTERN], [])
+call = '{\\n  "name": "get_order_details",\\n  "arguments": {\\n    "order_id": "#W1"\\n  }\\n}'
+for token in llm.tokenize(call.encode(), add_bos=False):
+    sampler.accept(token)
+print("accepted")
+"""
+
+
+def test_a_pretty_printed_bare_call_is_taken_by_the_grammar(qwen: LlamaCppEngine, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", ACCEPT_PRETTY_CALL, qwen.llm.model_path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    assert done.returncode == 0 and "accepted" in done.stdout, done.stderr[-2000:]
+
+
+def test_tokens_a_lazy_call_grammar_would_reject_are_never_sampled(qwen: LlamaCppEngine):
+    pieces = [(1, "{"), (2, ' {"'), (3, "{\n"), (4, '{"name'), (5, "{{"), (6, "{}"), (7, "{%")]
+    assert unsafe_call_openers(iter(pieces)) == (5, 6, 7)
+    banned = qwen._unsafe_openers()
+    assert qwen.llm.tokenize(b"{{", add_bos=False)[0] in banned
+    assert qwen.llm.tokenize(b"{", add_bos=False)[0] not in banned
+    assert 10 < len(banned) < 2000  # a few hundred of 151k tokens open with "{" and more

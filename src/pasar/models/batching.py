@@ -66,6 +66,7 @@ class Request:
     grammar_triggers: tuple[int, ...] = ()
     grammar_trigger_patterns: tuple[str, ...] = ()  # regexes over the text, from its start
     shown_special: tuple[int, ...] = ()  # special tokens written out as text (tool-call tags)
+    banned: tuple[int, ...] = ()  # tokens never sampled (see llamacpp.unsafe_call_openers)
     repeat_penalty: float = 1.0
     owner: str = ""  # whose share of the batch this counts against (an API key, an address)
     submitted: float = field(default_factory=time.perf_counter)
@@ -317,6 +318,10 @@ class DecodeLoop:
 
     def _sampler(self, request: Request) -> internals.LlamaSampler:
         sampler = internals.LlamaSampler()
+        if request.banned:
+            sampler.add_logit_bias(
+                self._model.n_vocab(), dict.fromkeys(request.banned, float("-inf"))
+            )
         if request.repeat_penalty != 1.0:
             sampler.add_penalties(
                 n_vocab=self._model.n_vocab(),

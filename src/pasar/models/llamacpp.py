@@ -88,6 +88,7 @@ class LlamaCppEngine(Engine):
                 "tool_format='json' (PASAR_TOOL_FORMAT=json), pasar's portable tool protocol"
             )
         self.tool_format = tool_format
+        self._openers: tuple[int, ...] | None = None
         self.native_tools = tool_format == "template"
         # Keyed by the schema a client sent: bounded, or distinct schemas grow it forever.
         self._grammars: BoundedCache[str, llama_cpp.LlamaGrammar] = BoundedCache(
@@ -146,11 +147,22 @@ class LlamaCppEngine(Engine):
             # to a valid call as well.
             grammar_trigger_patterns=(BARE_CALL_PATTERN,) if tools else (),
             shown_special=tags,
+            banned=self._unsafe_openers() if tools else (),
             # Not under a grammar: JSON and tool calls must copy ids and values exactly.
             repeat_penalty=self.repeat_penalty if grammar is None else 1.0,
             owner=REQUESTER.get(),
         )
         return self.loop.submit(request)
+
+    def _unsafe_openers(self) -> tuple[int, ...]:
+        """``unsafe_call_openers`` of this model's vocabulary, found once (about a second)."""
+        if self._openers is None:
+            vocab = self.llm._model
+            self._openers = unsafe_call_openers(
+                (t, vocab.token_to_piece(t).rstrip(b"\0").decode("utf-8", "replace"))
+                for t in range(vocab.n_vocab())
+            )
+        return self._openers
 
     def _grammar_text(self, gbnf: str) -> llama_cpp.LlamaGrammar:
         grammar = self._grammars.get(gbnf)
@@ -251,14 +263,40 @@ def template_messages(messages: list[Message]) -> list[Message]:
     return rendered
 
 
+# llama.cpp's whitespace between JSON tokens: newlines and indentation too. llama-cpp-python's
+# schema converter allows one space only, and a pretty-printed bare call ("{\n  ...") that
+# triggered the lazy grammar was then rejected, which aborts the process.
+JSON_SPACE = 'space ::= | " " | "\\n"{1,2} [ \\t]{0,20}'
+# What may follow "{" in one token that opens a bare call: the grammar's space, then the
+# start of "name" (the first key of every call).
+SAFE_OPENING = re.compile(r'( |\n{1,2}[ \t]{0,20})?(?:"(?:n(?:a(?:m(?:e"?)?)?)?)?)?')
+
+
 def tool_call_grammar(tools: list[dict[str, Any]]) -> str:
     """GBNF for one call in tags: ``<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>``
-    where the name is one of the tools and the arguments follow its parameters' schema."""
+    where the name is one of the tools and the arguments follow its parameters' schema; JSON
+    may be pretty-printed, as models write it."""
     calls = tool_choice_schema(tools)["anyOf"][0]["properties"]["tool_calls"]["items"]
     body = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(calls), verbose=False)._grammar
     body = re.sub(r"(?m)^root ::=", "call ::=", body)
+    body, spaces = re.subn(r"(?m)^space ::= .*$", lambda _: JSON_SPACE, body)
+    if spaces != 1:
+        raise RuntimeError("llama-cpp-python's JSON grammar has no space rule to widen")
     opening, closing = json.dumps(TOOL_CALL_OPEN), json.dumps(TOOL_CALL_CLOSE)
     return f'root ::= {opening} "\\n"? call "\\n"? {closing} | call\n{body}'
+
+
+def unsafe_call_openers(pieces: Iterator[tuple[int, str]]) -> tuple[int, ...]:
+    """Tokens that open a bare call with more than the call grammar takes first (``{{``,
+    ``{}``, ``{%``). A lazy grammar triggered by ``BARE_CALL_PATTERN`` is fed the whole token
+    that opened the call, unchecked, and llama.cpp aborts the process on text its grammar
+    rejects; these tokens are never sampled in a request with tools (after the trigger the
+    grammar reaches the same text through other tokens)."""
+    return tuple(
+        token
+        for token, piece in pieces
+        if (rest := piece.lstrip()).startswith("{") and not SAFE_OPENING.fullmatch(rest[1:])
+    )
 
 
 def parse_tool_call_tags(text: str) -> tuple[str, list[ToolCall]]:
