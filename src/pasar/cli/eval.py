@@ -24,7 +24,11 @@ def prompts(
     per_language: Annotated[int, typer.Option(help="Prompts per task and language.")] = 20,
     seed: Annotated[int, typer.Option(help="Same seed, same prompts.")] = 0,
     task: Annotated[
-        list[str] | None, typer.Option(help="title and/or order (default: both).")
+        list[str] | None,
+        typer.Option(
+            help="title, order, product (stock and price) or translation (NTREX, chrF); "
+            "repeatable (default: title and order)."
+        ),
     ] = None,
     language: Annotated[
         list[str] | None, typer.Option(help="en, id, ms, th, vi, tl (default: all six).")
@@ -34,10 +38,11 @@ def prompts(
         typer.Option(help="Retail database JSON. Default: $PASAR_DATA_DIR/retail/db.json."),
     ] = None,
 ) -> None:
-    """Write listing-title and order-answer prompts, split by product and by customer into
-    train and held-out, with the facts the verifier checks."""
+    """Write verifiable prompts (listing titles, order answers, product questions,
+    translations), split by product, customer and sentence into train and held-out, with the
+    facts the verifier checks."""
     from pasar.data.files import write_jsonl
-    from pasar.evaluate.prompts import TASKS, make_prompts
+    from pasar.evaluate.prompts import DEFAULT_TASKS, TASKS, make_prompts
     from pasar.languages import LANGUAGES
 
     db = db or data_path("retail", "db.json")
@@ -45,12 +50,16 @@ def prompts(
         raise ValueError(f"{db} does not exist; pass --db PATH to the retail db.json")
     if per_language < 1:
         raise ValueError("--per-language must be at least 1")
+    unknown = sorted(set(task or ()) - set(TASKS))
+    if unknown:
+        raise ValueError(f"--task {', '.join(unknown)}: tasks are {', '.join(TASKS)}")
     rows = make_prompts(
         json.loads(db.read_text()),
         per_language=per_language,
         seed=seed,
-        tasks=task or TASKS,
+        tasks=task or DEFAULT_TASKS,
         languages=language or tuple(LANGUAGES),
+        ntrex=data_path("ntrex"),
     )
     write_jsonl(rows, out)
     held = sum(r["split"] == "heldout" for r in rows)

@@ -3,8 +3,11 @@
     {"id": "title-id-0-3", "task": "title", "language": "id", "split": "train",
      "messages": [{"role": "user", "content": "..."}], "facts": {...}}
 
-Rows are made deterministically from the retail database with a seed; ``split`` keeps held-out
-products (titles) and held-out customers (orders) away from training. Any JSONL with ``id`` and
+Rows are made deterministically from the retail database (and NTREX for translations) with a
+seed; ``split`` keeps held-out products (titles, product questions), customers (orders) and
+sentences (translations) away from training. Tasks: ``title`` (a listing title),
+``order`` (an answer about an order), ``product`` (stock and price of a variant) and
+``translation`` (a sentence with a human reference, scored by chrF). Any JSONL with ``id`` and
 ``messages`` is a prompts file; ``task``/``facts`` are needed only by the verifier judge.
 """
 
@@ -18,9 +21,12 @@ from typing import Any
 from pasar.errors import MissingInputError
 from pasar.evaluate.listing import TitleTask, Verdict, title_tasks, verify_title
 from pasar.evaluate.orders import OrderTask, order_tasks, verify_order_answer
+from pasar.evaluate.products import ProductTask, product_tasks, verify_product_answer
+from pasar.evaluate.translation import TranslationTask, translation_tasks, verify_translation
 from pasar.languages import LANGUAGES
 
-TASKS = ("title", "order")
+TASKS = ("title", "order", "product", "translation")
+DEFAULT_TASKS = ("title", "order")  # what `pasar eval prompts` writes without --task
 SPLITS = ("train", "heldout", "all")
 
 
@@ -29,10 +35,12 @@ def make_prompts(
     *,
     per_language: int,
     seed: int = 0,
-    tasks: Iterable[str] = TASKS,
+    tasks: Iterable[str] = DEFAULT_TASKS,
     languages: Iterable[str] = tuple(LANGUAGES),
+    ntrex: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """``per_language`` prompts per task and language, as prompt rows."""
+    """``per_language`` prompts per task and language, as prompt rows (``translation`` reads
+    the NTREX files in ``ntrex``)."""
     rows = []
     languages = tuple(languages)
     for task in tasks:
@@ -42,6 +50,17 @@ def make_prompts(
         elif task == "order":
             for o in order_tasks(db, per_language=per_language, seed=seed, languages=languages):
                 rows.append(row(o.id, "order", o.language, o.split, o.messages, o.to_dict()))
+        elif task == "product":
+            for p in product_tasks(db, per_language=per_language, seed=seed, languages=languages):
+                rows.append(row(p.id, "product", p.language, p.split, p.messages, p.to_dict()))
+        elif task == "translation":
+            if ntrex is None:
+                raise ValueError("translation prompts need the NTREX folder (ntrex=...)")
+            sentences = translation_tasks(
+                ntrex, per_language=per_language, seed=seed, languages=languages
+            )
+            for s in sentences:
+                rows.append(row(s.id, "translation", s.language, s.split, s.messages, s.to_dict()))
         else:
             raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
     return rows
@@ -98,6 +117,10 @@ def verify(prompt: dict[str, Any], completion: str) -> Verdict:
         return verify_title(TitleTask(**facts), completion)
     if task == "order" and facts:
         return verify_order_answer(OrderTask(**facts), completion)
+    if task == "product" and facts:
+        return verify_product_answer(ProductTask(**facts), completion)
+    if task == "translation" and facts:
+        return verify_translation(TranslationTask(**facts), completion)
     raise ValueError(
         f"prompt {prompt.get('id')!r} has no verifier (task {task!r}); the verifier judge needs "
         "rows from `pasar eval prompts`; use a reward model or LLM judge for other prompts"

@@ -9,12 +9,15 @@ tokenizer would score whole clauses as one word). chrF needs no tokenizer.
 
 from __future__ import annotations
 
+import random
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from pasar.evaluate.listing import Verdict, held_out
 from pasar.languages import LANGUAGES, check_languages, detect_language
 from pasar.models.engine import Engine
 from pasar.models.types import Message
@@ -153,3 +156,88 @@ def translation_report(
         "greedy": True,
         "pairs": results,
     }
+
+
+# -- translation prompts for the verifier judge ---------------------------------------------------
+# NTREX lines for prompts: after the scorecard's [1000, 1100) and everything `pasar eval
+# translation` reads by default, so a prompt sentence is never also a test sentence elsewhere.
+PROMPT_LINES = range(1500, 1997)
+ENGLISH_SOURCES = ("id", "ms", "th", "vi", "tl")  # into English: from each of the others in turn
+ADEQUATE_CHRF = 40.0  # a sentence chrF at or above it counts as an adequate translation
+# Indonesian and Malay share most words: lingua tells one short sentence from the other by a
+# word or two, and reads good Indonesian as Malay. For them the language check accepts either;
+# chrF against the reference (in the target language) still tells them apart.
+RELATIVES = {"id": {"id", "ms"}, "ms": {"id", "ms"}}
+
+
+@dataclass(frozen=True)
+class TranslationTask:
+    id: str
+    language: str  # the target
+    source_language: str
+    source: str
+    reference: str
+    line: int  # the NTREX line, for provenance
+    messages: list[Message]
+    split: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def translation_tasks(
+    ntrex: Path,
+    *,
+    per_language: int,
+    seed: int = 0,
+    held_out_fraction: float = 0.2,
+    languages: tuple[str, ...] = tuple(LANGUAGES),
+) -> list[TranslationTask]:
+    """``per_language`` sentences to translate into each language (from English; into English
+    from the other five in turn), from ``PROMPT_LINES``; held out by NTREX line."""
+    check_languages(languages)
+    rng = random.Random(seed)
+    lines = {lang: load_ntrex(ntrex, lang, None) for lang in ("en", *ENGLISH_SOURCES)}
+    tasks = []
+    for target in languages:
+        for i in range(per_language):
+            line = rng.choice(PROMPT_LINES)
+            source = "en" if target != "en" else ENGLISH_SOURCES[i % len(ENGLISH_SOURCES)]
+            text = lines[source][line]
+            tasks.append(
+                TranslationTask(
+                    id=f"translation-{target}-{seed}-{i}",
+                    language=target,
+                    source_language=source,
+                    source=text,
+                    reference=lines[target][line],
+                    line=line,
+                    messages=translation_messages(text, source, target),
+                    split="heldout" if held_out(f"ntrex:{line}", held_out_fraction) else "train",
+                )
+            )
+    return tasks
+
+
+def verify_translation(task: TranslationTask, output: str) -> Verdict:
+    """Sentence chrF against the human reference, and the target language found by lingua
+    (Indonesian and Malay accept each other, ``RELATIVES``); the score is chrF / 100, halved
+    for an answer in another language."""
+    import sacrebleu
+
+    output = output.strip()
+    chrf = sacrebleu.sentence_chrf(output, [task.reference]).score if output else 0.0
+    found = detect_language(output) if output else None
+    accepted = RELATIVES.get(task.language, {task.language})
+    checks = {"adequate": chrf >= ADEQUATE_CHRF, "language": found in accepted}
+    problems = []
+    if not checks["adequate"]:
+        problems.append(f"chrF {chrf:.1f} against the reference (adequate: {ADEQUATE_CHRF:.0f})")
+    if not checks["language"]:
+        problems.append(f"language {found} instead of {task.language}")
+    return Verdict(
+        passed=all(checks.values()),
+        score=round(chrf / 100 * (1.0 if checks["language"] else 0.5), 4),
+        checks=checks,
+        problems=problems,
+    )
