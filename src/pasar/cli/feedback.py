@@ -119,3 +119,67 @@ def give_command(
         tags=tag or [],
     )
     console.print(f"feedback {feedback_id} saved on {message_id}")
+
+
+@app.command("simulate")
+@run_guarded
+def simulate_command(
+    server: Annotated[str, typer.Option(help="Base URL of a running `pasar serve`.")],
+    model: Annotated[str, typer.Option(help="The served model the users talk to.")],
+    prompts: Annotated[Path, typer.Option(help="Prompts JSONL (`pasar eval prompts`).")],
+    out: Annotated[Path, typer.Option(help="Report JSON: counts, per language and task, rows.")],
+    baseline: Annotated[
+        str | None, typer.Option(help="A served model whose better answers become corrections.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Prompt rows: train, heldout or all.")] = "train",
+    correct_share: Annotated[
+        float, typer.Option(help="Share of thumbs-down answers a user tries to correct.")
+    ] = 0.5,
+    limit: Annotated[int | None, typer.Option(help="Only the first N prompts.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seeds and who corrects.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer.")] = 128,
+    temperature: Annotated[float, typer.Option(help="The student's sampling temperature.")] = 0.7,
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the server's API key, if it has keys.")
+    ] = "PASAR_API_KEY",
+) -> None:
+    """Simulated users of a running server: each asks the model one verifiable prompt, gives
+    a thumbs up when the verifier passes the answer and a thumbs down when not, and for a share
+    of the thumbs down sends the baseline's answer as the correction when the verifier scores
+    it higher. All through the server's API, so the server records answers and feedback as it
+    does for people; then `pasar feedback export` and `pasar align` learn from them."""
+    import os
+
+    import httpx
+
+    from pasar.evaluate.prompts import read_prompts
+    from pasar.evaluate.users import simulate_users
+
+    rows = read_prompts(prompts, split)[:limit]
+    key = os.environ.get(api_key_env)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    base = server.rstrip("/").removesuffix("/v1")  # an OpenAI base URL names /v1 too
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+            report = simulate_users(
+                client,
+                rows,
+                model=model,
+                baseline=baseline,
+                correct_share=correct_share,
+                seed=seed,
+                max_tokens=max_tokens,
+                temperature=temperature,
+            )
+    except httpx.HTTPError as exc:
+        raise ValueError(
+            f"cannot reach pasar serve at {base} ({exc}); start it (`pasar serve`) or give --server"
+        ) from exc
+    except RuntimeError as exc:  # the server refused a request: its answer says why
+        raise ValueError(str(exc)) from exc
+    report["prompts_file"] = {"file": str(prompts), "split": split}
+    console.print(
+        f"{report['prompts']} users: {report['up']} up, {report['down']} down, "
+        f"{report['corrections']} corrections; mean verifier score {report['mean_score']:.3f}"
+    )
+    write_report(out, report)
