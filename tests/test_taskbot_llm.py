@@ -203,3 +203,51 @@ def test_an_agent_episode_is_recorded_with_its_tool_turns_and_exported_in_trl_fo
     assert reply == {"role": "assistant", "content": "Hello Yusuf, how can I help?"}
     redacted = json.dumps(redact_rows([row]))  # the export's default
     assert EMAIL["email"] not in redacted and '"name": "find_user_id_by_email"' in redacted
+
+
+def test_judged_episodes_become_feedback_on_their_recorded_conversations(
+    template: Store, tmp_path: Path
+) -> None:
+    from pasar.apps.taskbot.labels import label_episodes
+
+    log = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    engine = RecordedEngine(
+        ScriptedEngine(
+            [
+                ("find_user_id_by_email", {"email": "nobody@example.com"}),  # an error
+                ("find_user_id_by_email", EMAIL),
+                "Hello Yusuf, how can I help?",
+            ]
+        ),
+        log,
+    )
+    LLMAgent(engine.as_engine(), Environment(episode_store(template))).respond("Hi, it's Yusuf")
+    episode = {"scenario": "s", "conversation_id": engine.conversation_id, "success": True}
+    counts = label_episodes(log, [episode, {"scenario": "t", "success": False}])
+    assert counts == {"episodes": 1, "not_recorded": 1, "up": 2, "down": 1}
+    assert label_episodes(log, [episode])["up"] == 0  # labelled once only
+    ratings = {e.answer_tool_calls[0]["arguments"]["email"] if e.answer_tool_calls else e.answer:
+               e.rating for e in feedback_examples(log)}  # fmt: skip
+    assert ratings == {
+        "nobody@example.com": "down",
+        EMAIL["email"]: "up",
+        "Hello Yusuf, how can I help?": "up",
+    }
+    # A failed episode with nothing located: only its last answer is marked.
+    failed = RecordedEngine(ScriptedEngine(["Sorry, what is your email?"]), log)
+    LLMAgent(failed.as_engine(), Environment(episode_store(template))).respond("Hi")
+    lost = {"scenario": "u", "conversation_id": failed.conversation_id, "success": False}
+    assert label_episodes(log, [lost]) == {"episodes": 1, "not_recorded": 0, "up": 0, "down": 1}
+
+
+def test_an_evaluated_episode_names_its_recorded_conversation(template: Store, tmp_path) -> None:
+    log = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    scenario = load_scenarios(EXAMPLES, "heldout")[0]
+    replies = ["Hello, how can I help you today?"] * 8
+
+    def factory(env, language):  # type: ignore[no-untyped-def]
+        return LLMAgent(RecordedEngine(ScriptedEngine(list(replies)), log).as_engine(), env)
+
+    _, [episode] = evaluate([scenario_case(scenario)], factory, template, max_turns=2)
+    stored = get_conversation(log, conversation_id=episode.conversation_id)["messages"]
+    assert stored[1] == stored[1] | {"role": "user", "content": episode.transcript[0]["content"]}

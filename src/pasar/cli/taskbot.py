@@ -153,6 +153,36 @@ def eval_command(
         )
 
 
+@app.command("label")
+@run_guarded
+def label_command(
+    episodes: Annotated[
+        Path, typer.Argument(help="An episodes file of `pasar taskbot eval` (recorded).")
+    ],
+    out: Annotated[Path | None, typer.Option(help="Also write the counts as JSON.")] = None,
+) -> None:
+    """Turn the judge's verdicts into feedback on the recorded conversations: thumbs down on
+    each answer whose call failed (an error, a refusal, a repeat), thumbs up on the rest of a
+    passed episode, thumbs down on the last answer of a failed one where nothing was located.
+    Then `pasar feedback export --format sft|bnf --model M` makes training data of them."""
+    from pasar.apps.taskbot.labels import label_episodes
+    from pasar.store.db import open_configured_store
+
+    if not episodes.exists():
+        raise ValueError(f"{episodes}: no such file (`pasar taskbot eval ... --out R.json`)")
+    rows = [json.loads(line) for line in episodes.read_text().splitlines() if line.strip()]
+    counts = label_episodes(open_configured_store(), rows)
+    console.print(
+        f"{counts['episodes']} episodes labelled: {counts['up']} up, {counts['down']} down"
+        + (
+            f"; {counts['not_recorded']} were not recorded (run eval without --no-log)"
+            if counts["not_recorded"]
+            else ""
+        )
+    )
+    write_report(out, counts)
+
+
 @app.command("sft-data")
 @run_guarded
 def sft_data(

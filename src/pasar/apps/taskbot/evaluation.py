@@ -62,6 +62,7 @@ class Episode:
     transcript: list[dict[str, Any]]
     signed_in: bool = False
     seconds: float = 0.0  # wall time of the episode, the user simulator's turns included
+    conversation_id: str | None = None  # where the store recorded the agent's LLM conversation
 
 
 def signed_in(transcript: list[dict[str, Any]]) -> bool:
@@ -82,9 +83,9 @@ def run_episode(
     *,
     language: str,
     max_turns: int = 12,
-) -> tuple[list[dict[str, Any]], int]:
-    """Play one conversation; returns the transcript (user, assistant and tool entries) and
-    the number of user turns."""
+) -> tuple[list[dict[str, Any]], int, Agent]:
+    """Play one conversation; returns the transcript (user, assistant and tool entries), the
+    number of user turns and the agent."""
     agent = agent_factory(env, language)
     transcript: list[dict[str, Any]] = []
     text = user.first()
@@ -111,7 +112,7 @@ def run_episode(
         if TRANSFER_TEXT in reply:
             break
         text = user.reply(reply)
-    return transcript, turns
+    return transcript, turns, agent
 
 
 def score_episode(
@@ -247,7 +248,7 @@ def evaluate(
             golds[case.id] = gold_hash(template, case.gold_actions)
         env = Environment(episode_store(template))
         started = time.perf_counter()
-        transcript, turns = run_episode(
+        transcript, turns, agent = run_episode(
             agent_factory, case.make_user(trial), env, language=case.language, max_turns=max_turns
         )
         scores = score_episode(env, transcript, gold=golds[case.id], facts=case.facts)
@@ -260,6 +261,7 @@ def evaluate(
             transcript=transcript,
             signed_in=signed_in(transcript),
             seconds=round(time.perf_counter() - started, 3),
+            conversation_id=getattr(getattr(agent, "engine", None), "conversation_id", None),
             **scores,
         )
         env.db.close()

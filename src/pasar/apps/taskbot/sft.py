@@ -77,7 +77,7 @@ def scenario_trajectory(scenario: Scenario, template: Store) -> list[Message] | 
     """The flows agent's episode as LLM-agent messages, or None if the judge fails it."""
     case = scenario_case(scenario)
     env = Environment(episode_store(template))
-    transcript, _ = run_episode(
+    transcript, _, _ = run_episode(
         lambda e, lang: FlowsAgent(e, lang), case.make_user(0), env, language=scenario.language
     )
     gold = gold_hash(template, scenario.gold_actions)
