@@ -82,3 +82,25 @@ def test_unknown_judges_say_what_exists(tmp_path: Path):
         load_judge("gpt-judge")
     with pytest.raises(FileNotFoundError, match="pasar align reward"):
         load_judge(f"reward:{tmp_path}")
+
+
+def test_baseline_answers_are_reused_only_from_a_matching_report():
+    from pasar.evaluate.compare import Generation, reused_baseline
+
+    prompts = [{"id": "a"}, {"id": "b"}]
+    settings = Generation(max_tokens=64, batch_size=4)
+    report = {
+        "baseline": "big",
+        "generation": {**Generation(max_tokens=64, batch_size=16).__dict__},
+        "rows": [
+            {"id": "b", "baseline_completion": "B"},
+            {"id": "a", "baseline_completion": "A"},
+        ],
+    }
+    assert reused_baseline(report, "big", prompts, settings) == ["A", "B"]  # in prompt order
+    with pytest.raises(ValueError, match="baseline is 'big', not 'other'"):
+        reused_baseline(report, "other", prompts, settings)
+    with pytest.raises(ValueError, match="generated with"):
+        reused_baseline(report, "big", prompts, Generation(max_tokens=128))
+    with pytest.raises(ValueError, match="no baseline answer for 1 of these prompts"):
+        reused_baseline(report, "big", [*prompts, {"id": "c"}], settings)

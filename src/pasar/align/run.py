@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import resource
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -188,6 +189,7 @@ def run_alignment(options: AlignOptions) -> dict[str, Any]:
             "to continue that run, or choose another --output"
         )
     torch.manual_seed(options.seed)
+    begun = time.perf_counter()
     model, tokenizer = load_trainable(options.model)
     rows = len(dataset)
     if options.drop_longer:
@@ -213,6 +215,9 @@ def run_alignment(options: AlignOptions) -> dict[str, Any]:
         "rows_trained": len(dataset),
         "steps": trainer.state.global_step,
         "runtime_s": round(runtime, 2),
+        # Loading, reference log-probs computed before training (BNF) and training together.
+        "total_s": round(time.perf_counter() - begun, 2),
+        "peak_memory_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "loss_on": "assistant turns"
         if getattr(trainer.args, "assistant_only_loss", False)
         else "all tokens",

@@ -86,10 +86,22 @@ def winrate(
     engine: Annotated[
         str | None, typer.Option(help="Run both models on this engine (llamacpp, hf, http).")
     ] = None,
+    baseline_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="An earlier winrate report on the same prompts, baseline and settings: reuse "
+            "its baseline answers instead of generating them again."
+        ),
+    ] = None,
 ) -> None:
     """Win rate of MODEL against BASELINE: wins, ties (count half), losses, a 95% bootstrap
     interval, per language and per task, every verdict in the report, and a PNG chart."""
-    from pasar.evaluate.compare import Generation, compare_models, write_winrate_report
+    from pasar.evaluate.compare import (
+        Generation,
+        compare_models,
+        reused_baseline,
+        write_winrate_report,
+    )
     from pasar.evaluate.judges import load_judge
     from pasar.evaluate.prompts import read_prompts
 
@@ -101,7 +113,15 @@ def winrate(
         batch_size=batch_size,
         engine=engine,
     )
-    report = compare_models(model, baseline, rows, load_judge(judge), settings)
+    answers = None
+    if baseline_from is not None:
+        if not baseline_from.exists():
+            raise ValueError(f"--baseline-from {baseline_from}: no such report")
+        earlier = json.loads(baseline_from.read_text())
+        answers = reused_baseline(earlier, baseline, rows, settings)
+    report = compare_models(
+        model, baseline, rows, load_judge(judge), settings, baseline_completions=answers
+    )
     report["prompts"] = {"file": str(prompts), "split": split}
     chart = write_winrate_report(report, out)
     o = report["overall"]

@@ -123,6 +123,30 @@ def compare_models(
     )
 
 
+def reused_baseline(
+    report: dict[str, Any], baseline: str, prompts: Sequence[dict[str, Any]], settings: Generation
+) -> list[str]:
+    """The baseline's completions from an earlier report on the same prompts, so that every
+    model of an experiment meets the same baseline answers and the baseline is generated once.
+    Refused, naming what differs, when the baseline, the settings or a prompt do not match."""
+    if report.get("baseline") != baseline:
+        raise ValueError(
+            f"the earlier report's baseline is {report.get('baseline')!r}, not {baseline!r}"
+        )
+    earlier = {k: v for k, v in (report.get("generation") or {}).items() if k != "batch_size"}
+    now = {k: v for k, v in asdict(settings).items() if k != "batch_size"}
+    if earlier != now:
+        raise ValueError(f"the earlier report generated with {earlier}, this run with {now}")
+    answers = {row["id"]: row["baseline_completion"] for row in report.get("rows", [])}
+    missing = [p["id"] for p in prompts if p["id"] not in answers]
+    if missing:
+        raise ValueError(
+            f"the earlier report has no baseline answer for {len(missing)} of these prompts "
+            f"(first: {missing[0]!r}): use a report on the same prompts file and split"
+        )
+    return [answers[p["id"]] for p in prompts]
+
+
 def write_winrate_report(report: dict[str, Any], out: Path) -> Path:
     """``out`` (JSON) and its chart beside it (same name, .png); returns the chart's path."""
     write_json(report, out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -141,6 +142,19 @@ class Verdict:
     checks: dict[str, bool]
     problems: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, checks: dict[str, bool], problems: list[str]) -> Verdict:
+        """Passed when every check is; scored by the share passed."""
+        return cls(all(checks.values()), sum(checks.values()) / len(checks), checks, problems)
+
+
+def language_without(text: str, facts: Iterable[str]) -> str | None:
+    """The language lingua finds in ``text`` once ``facts`` (names and ids written as the
+    catalogue writes them, in English) are taken out; None for nothing left."""
+    for fact in facts:
+        text = re.sub(re.escape(fact), " ", text, flags=re.IGNORECASE)
+    return detect_language(text) if text.strip() else None
+
 
 def verify_title(task: TitleTask, title: str) -> Verdict:
     title = title.strip().strip('"').strip()
@@ -179,9 +193,4 @@ def verify_title(task: TitleTask, title: str) -> Verdict:
     checks["no_repetition"] = not repeated
     if repeated:
         problems.append(f"repeats {sorted(repeated)}")
-    return Verdict(
-        passed=all(checks.values()),
-        score=sum(checks.values()) / len(checks),
-        checks=checks,
-        problems=problems,
-    )
+    return Verdict.of(checks, problems)

@@ -20,12 +20,11 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pasar.evaluate.listing import Verdict, held_out
+from pasar.evaluate.listing import Verdict, held_out, language_without
 from pasar.languages import (
     LANGUAGE_NAMES,
     LANGUAGES,
     check_languages,
-    detect_language,
     phrase_pattern,
 )
 
@@ -222,16 +221,8 @@ def verify_order_answer(task: OrderTask, reply: str) -> Verdict:
         problems.append(f"states other statuses: {wrong_status}")
     if wrong_numbers:
         problems.append(f"numbers not in the record: {wrong_numbers}")
-    evidence = reply
-    for fact in [task.order_id, *task.items, *task.tracking_ids]:
-        evidence = re.sub(re.escape(fact), " ", evidence, flags=re.IGNORECASE)
-    found = detect_language(evidence) if evidence.strip() else None
+    found = language_without(reply, [task.order_id, *task.items, *task.tracking_ids])
     checks["language"] = found == task.language
     if not checks["language"]:
         problems.append(f"language {found} instead of {task.language}")
-    return Verdict(
-        passed=all(checks.values()),
-        score=sum(checks.values()) / len(checks),
-        checks=checks,
-        problems=problems,
-    )
+    return Verdict.of(checks, problems)

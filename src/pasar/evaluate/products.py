@@ -19,8 +19,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pasar.evaluate.listing import Verdict, held_out
-from pasar.languages import LANGUAGE_NAMES, LANGUAGES, check_languages, detect_language
+from pasar.evaluate.listing import Verdict, held_out, language_without
+from pasar.languages import LANGUAGE_NAMES, LANGUAGES, check_languages
 
 QUESTIONS = {
     "en": "Hi, is the {product} ({options}) in stock? How much is it?",
@@ -158,16 +158,8 @@ def verify_product_answer(task: ProductTask, reply: str) -> Verdict:
     checks["no_contradiction"] = not wrong
     if wrong:
         problems.append(f"prices not this variant's: {wrong}")
-    evidence = reply
-    for fact in [task.product, *task.options.values()]:
-        evidence = re.sub(re.escape(fact), " ", evidence, flags=re.IGNORECASE)
-    found = detect_language(evidence) if evidence.strip() else None
+    found = language_without(reply, [task.product, *task.options.values()])
     checks["language"] = found == task.language
     if not checks["language"]:
         problems.append(f"language {found} instead of {task.language}")
-    return Verdict(
-        passed=all(checks.values()),
-        score=sum(checks.values()) / len(checks),
-        checks=checks,
-        problems=problems,
-    )
+    return Verdict.of(checks, problems)

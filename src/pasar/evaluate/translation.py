@@ -235,9 +235,5 @@ def verify_translation(task: TranslationTask, output: str) -> Verdict:
         problems.append(f"chrF {chrf:.1f} against the reference (adequate: {ADEQUATE_CHRF:.0f})")
     if not checks["language"]:
         problems.append(f"language {found} instead of {task.language}")
-    return Verdict(
-        passed=all(checks.values()),
-        score=round(chrf / 100 * (1.0 if checks["language"] else 0.5), 4),
-        checks=checks,
-        problems=problems,
-    )
+    score = round(chrf / 100 * (1.0 if checks["language"] else 0.5), 4)
+    return Verdict(all(checks.values()), score, checks, problems)
