@@ -41,7 +41,9 @@ GRAMMAR_CACHE_ITEMS = 64  # compiled JSON-schema grammars kept per engine
 GRAMMAR_CACHE_BYTES = 16 * 1024 * 1024  # schema and grammar text, all of them together
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 TOOL_FORMATS = ("json", "template")
-BARE_CALL_PATTERN = r"\s*(\{[\s\S]*)"  # an answer that opens with "{": the grammar from there
+# An answer that opens with "{", or with a markdown fence and then "{" (Qwen2.5-Coder-1.5B writes
+# its calls as ```json blocks): the grammar holds it from the brace on.
+BARE_CALL_PATTERN = r"\s*(?:```(?:json)?\s*)?(\{[\s\S]*)"
 
 
 class LlamaCppEngine(Engine):
@@ -287,7 +289,7 @@ def tool_call_grammar(tools: list[dict[str, Any]]) -> str:
 
 
 def unsafe_call_openers(pieces: Iterator[tuple[int, str]]) -> tuple[int, ...]:
-    """Tokens that open a bare call with more than the call grammar takes first (``{{``,
+    """Tokens that hold a ``{`` followed by more than the call grammar takes first (``{{``,
     ``{}``, ``{%``). A lazy grammar triggered by ``BARE_CALL_PATTERN`` is fed the whole token
     that opened the call, unchecked, and llama.cpp aborts the process on text its grammar
     rejects; these tokens are never sampled in a request with tools (after the trigger the
@@ -295,7 +297,7 @@ def unsafe_call_openers(pieces: Iterator[tuple[int, str]]) -> tuple[int, ...]:
     return tuple(
         token
         for token, piece in pieces
-        if (rest := piece.lstrip()).startswith("{") and not SAFE_OPENING.fullmatch(rest[1:])
+        if "{" in piece and not SAFE_OPENING.fullmatch(piece.split("{", 1)[1])
     )
 
 
@@ -306,8 +308,9 @@ def parse_tool_call_tags(text: str) -> tuple[str, list[ToolCall]]:
     pattern = re.escape(TOOL_CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(TOOL_CALL_CLOSE)
     bodies = [m.group(1) for m in re.finditer(pattern, text, re.S)]
     before = text[: text.index(TOOL_CALL_OPEN)].strip() if bodies else ""
-    if not bodies and text.lstrip().startswith("{"):
-        bodies = [text.strip()]
+    bare = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text)
+    if not bodies and bare.startswith("{"):
+        bodies = [bare.strip()]
     calls = []
     for body in bodies:
         try:
