@@ -1,0 +1,103 @@
+"""The table of benchmarks/loop_experiment.sh: one row per trained version (and the start),
+its win rate against the strong baseline on the held-out prompts, per language and per task,
+the feedback it was trained on and what the training cost. Works on a partial run (rows not
+finished yet are left out).
+
+    python benchmarks/loop_table.py runs/loop-experiment --json table.json --markdown table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+ROWS = [  # (row, folder holding winrate.json and the training report, training data)
+    ("start", "start", None),
+    *[(f"BNF round {r}", f"round-{r}/bnf", f"round-{r}/bnf.jsonl") for r in range(1, 10)],
+    ("SFT on corrections (round-1 feedback)", "sft-corrections", "round-1/corrections.jsonl"),
+    ("TRL DPO (round-1 pairs)", "dpo-dpo", "round-1/dpo.jsonl"),
+    ("TRL KTO (round-1 rows)", "kto-kto", "round-1/kto.jsonl"),
+    ("BNF on thumbs down only (round 1)", "bnf-down", "round-1/down.jsonl"),
+    ("BNF on thumbs up and corrections only (round 1)", "bnf-up", "round-1/up.jsonl"),
+]
+
+
+def read(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def table(run: Path) -> dict[str, Any]:
+    rows = []
+    for name, folder, data in ROWS:
+        winrate = read(run / folder / "winrate.json")
+        if winrate is None:
+            continue
+        trained = read(run / folder / "report.json")
+        overall = winrate["overall"]
+        rows.append(
+            {
+                "row": name,
+                "model": winrate["model"],
+                "win_rate": overall["win_rate"],
+                "ci95": overall["ci95"],
+                "wins_ties_losses": [overall["wins"], overall["ties"], overall["losses"]],
+                "prompts": overall["n"],
+                "by_language": {k: v["win_rate"] for k, v in winrate["by_language"].items()},
+                "by_task": {k: v["win_rate"] for k, v in winrate["by_task"].items()},
+                "training_rows": sum(1 for _ in (run / data).open()) if data else None,
+                "train_s": trained["runtime_s"] if trained else None,
+                "total_s": trained.get("total_s") if trained else None,
+                "peak_memory_gib": trained.get("peak_memory_gib") if trained else None,
+            }
+        )
+    users = {}
+    for path in sorted(run.glob("round-*/users.json")):
+        report = json.loads(path.read_text())
+        users[path.parent.name] = {
+            k: report[k] for k in ("prompts", "up", "down", "corrections", "mean_score")
+        }
+    start = read(run / "start" / "winrate.json")
+    return {
+        "run": str(run),
+        "baseline": start["baseline"] if start else None,
+        "rows": rows,
+        "simulated_users": users,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    languages = sorted({lang for r in result["rows"] for lang in r["by_language"]})
+    tasks = sorted({task for r in result["rows"] for task in r["by_task"]})
+    head = ["row", "win rate [95% CI]", "W/T/L", *languages, *tasks, "rows", "train s", "GiB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result["rows"]:
+        cells = [
+            r["row"],
+            f"{r['win_rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]",
+            "/".join(map(str, r["wins_ties_losses"])),
+            *(f"{r['by_language'].get(lang, float('nan')):.3f}" for lang in languages),
+            *(f"{r['by_task'].get(task, float('nan')):.3f}" for task in tasks),
+            "" if r["training_rows"] is None else str(r["training_rows"]),
+            "" if r["total_s"] is None else f"{r['total_s']:.0f}",
+            "" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="The experiment's folder.")
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--markdown", type=Path, required=True)
+    args = parser.parse_args()
+    result = table(args.run)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    args.markdown.write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
