@@ -271,6 +271,10 @@ def test_a_recorded_engine_records_conversations_as_they_go(store_url):
     stream.close()
     cut = get_conversation(store, conversation_id=engine.conversation_id)["messages"][-1]
     assert (cut["content"], cut["finish_reason"]) == ("z ", "length")
+    # A stream refused before its first chunk (a message list that is not one) records nothing.
+    with pytest.raises(ValueError, match="messages is empty"):
+        next(engine.stream([]))
+    assert get_conversation(store, conversation_id=engine.conversation_id)["messages"][-1] == cut
     # A batch: each conversation its own.
     engine.batch([[{"role": "user", "content": "ab"}], [{"role": "user", "content": "cd"}]])
     assert len(list_conversations(store)) == 5

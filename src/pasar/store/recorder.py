@@ -173,11 +173,14 @@ class RecordedEngine:
 
     def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[ChatChunk]:
         answer = StreamedAnswer(self.engine.name)
+        answered = False
         try:
             for chunk in self.engine.stream(messages, **options):
+                answered = True
                 yield answer.add(chunk)
         finally:  # what was generated was generated: recorded even when the reader stopped
-            self._save(messages, answer.result(), options)
+            if answered:  # (a request refused before its first chunk answered nothing)
+                self._save(messages, answer.result(), options)
 
     def batch(self, conversations: Sequence[Sequence[Message]], **options: Any) -> list[ChatResult]:
         results = self.engine.batch(conversations, **options)
