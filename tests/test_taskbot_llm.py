@@ -251,3 +251,27 @@ def test_an_evaluated_episode_names_its_recorded_conversation(template: Store, t
     _, [episode] = evaluate([scenario_case(scenario)], factory, template, max_turns=2)
     stored = get_conversation(log, conversation_id=episode.conversation_id)["messages"]
     assert stored[1] == stored[1] | {"role": "user", "content": episode.transcript[0]["content"]}
+
+
+def test_a_held_write_repeated_is_not_called_again_until_the_user_speaks(template: Store) -> None:
+    env = Environment(episode_store(template))
+    cancel = ("cancel_pending_order", CANCEL)
+    engine = ScriptedEngine(
+        [
+            ("find_user_id_by_email", EMAIL),
+            cancel,
+            cancel,  # the model asks again instead of asking the user
+            "I will cancel order #W1787190 (no longer needed). Shall I go ahead?",
+            cancel,  # after the user's yes: runs
+            "Done: order #W1787190 is cancelled.",
+        ]
+    )
+    agent = LLMAgent(engine, env)
+    env.user_says(text := f"Cancel order #W1787190, I no longer need it. {EMAIL['email']}")
+    env.agent_says(agent.respond(text))
+    repeated = engine.seen[3][-1]
+    assert repeated["role"] == "tool" and repeated["content"].startswith("Already held")
+    assert [c.name for c in env.calls].count("cancel_pending_order") == 1  # held once
+    env.user_says("Yes, please.")
+    assert agent.respond("Yes, please.") == "Done: order #W1787190 is cancelled."
+    assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"

@@ -5,8 +5,8 @@ become training data by the same road as users' feedback (`pasar feedback export
 included) and writes its id into the episode. Labelling an episodes file then gives, on the
 model's own answers in that conversation:
 
-* a thumbs down to every answer whose tool call came back as an error, a policy refusal or
-  "already answered" (the failure is located there);
+* a thumbs down to every answer whose tool call came back as an error, a policy refusal,
+  "already answered" or "already held" (the failure is located there);
 * in an episode the judge passed (final database state and facts), a thumbs up to every other
   answer: the trajectory a smaller model should learn;
 * in an episode the judge failed with no located failure, a thumbs down to its last answer,
@@ -25,7 +25,7 @@ from pasar.store.db import Store
 from pasar.store.interactions import add_feedback, get_conversation
 
 TAG = "taskbot-judge"
-FAILED = ("Error:", "Refused by policy:", "Already answered")
+FAILED = ("Error:", "Refused by policy:", "Already answered", "Already held")
 
 
 def answer_labels(messages: list[dict[str, Any]], success: bool) -> dict[str, str]:

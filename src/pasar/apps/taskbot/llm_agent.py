@@ -83,6 +83,7 @@ class LLMAgent:
     messages: list[Message] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=tool_schemas)
     answered: dict[str, str] = field(default_factory=dict)  # read call -> what it returned
+    held: str | None = None  # the write held in this turn, waiting for the user's yes
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGE_NAMES:
@@ -100,6 +101,7 @@ class LLMAgent:
 
     def respond(self, text: str) -> str:
         self.messages.append({"role": "user", "content": text})
+        self.held = None  # the user spoke: a yes lets the held write run, anything else drops it
         for _ in range(self.max_steps):
             try:
                 result = self.engine.chat(
@@ -123,14 +125,22 @@ class LLMAgent:
         return self._transfer(text)
 
     def _observe(self, call: ToolCall) -> str:
-        """Run the call, or say it was answered already."""
+        """Run the call, or say it was answered (a read) or held (a write) already."""
         key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
         if key in self.answered:
             return (
                 f"Already answered: {call.name} was called with these arguments and returned "
                 f"{self.answered[key]}. Reply to the user now, or make a different call."
             )
+        if key == self.held:
+            return (
+                f"Already held: {call.name} with these arguments waits for the user's yes; "
+                "calling it again does nothing until they say yes. Reply to the user now: list "
+                "the change (naming the order, or the new address) and ask them to confirm."
+            )
         observation = self.env.call(call.name, call.arguments)
+        if observation.held:
+            self.held = key
         tool = TOOLS.get(call.name)
         if tool is not None and tool.kind == "write" and not observation.held:
             self.answered.clear()  # what reads returned may have changed
