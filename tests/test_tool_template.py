@@ -196,3 +196,14 @@ def test_tokens_a_lazy_call_grammar_would_reject_are_never_sampled(qwen: LlamaCp
     assert qwen.llm.tokenize(b"{{", add_bos=False)[0] in banned
     assert qwen.llm.tokenize(b"{", add_bos=False)[0] not in banned
     assert 10 < len(banned) < 2000  # a few hundred of 151k tokens open with "{" and more
+
+
+def test_the_measured_format_is_each_cards_default(qwen: LlamaCppEngine) -> None:
+    """PASAR_TOOL_FORMAT=auto (the default) takes the card's choice: template for the 0.5B,
+    json for the 1.5B (docs/taskbot.md has the measurements behind it)."""
+    from pasar.models.embedded import CARDS
+    from pasar.models.registry import load_engine
+
+    assert CARDS["qwen2.5-coder-1.5b-instruct"].tool_format == "json"
+    with load_engine(QWEN_05B.name, n_ctx=512) as engine:
+        assert engine.tool_format == "template" and engine.native_tools
