@@ -227,3 +227,18 @@ def test_serve_answers_503_with_retry_after_when_the_queue_is_full(
         metrics = client.get("/metrics").text
         assert f'pasar_time_to_first_token_seconds_count{{model="{SMOLLM2.name}"}} 1.0' in metrics
         assert f'pasar_batch_sequences_count{{model="{SMOLLM2.name}"}}' in metrics
+
+
+def test_bytes_a_model_writes_that_are_not_utf8_are_replaced_not_an_error(four, monkeypatch):
+    """SmolLM2 answering a Vietnamese prompt wrote a lone continuation byte (0x83), and the
+    request failed with a UnicodeDecodeError (400 from pasar serve). A model's bytes are its
+    answer: invalid ones become U+FFFD."""
+    piece = type(four.loop)._piece
+    pieces = iter([b"\x83"])
+
+    def broken_first(self, token, special=False):  # type: ignore[no-untyped-def]
+        return next(pieces, None) or piece(self, token, special)
+
+    monkeypatch.setattr(type(four.loop), "_piece", broken_first)
+    result = four.chat(ask(0), max_tokens=4)
+    assert result.text.startswith("\ufffd") and result.usage.completion_tokens == 4

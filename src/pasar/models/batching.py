@@ -131,7 +131,9 @@ class Slot:
         self.sampler: internals.LlamaSampler | None = None
         self.generated = 0
         self.text = ""  # decoded and not yet sent (it may begin a stop string)
-        self.decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")()
+        self.decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")(
+            errors="replace"
+        )  # a model may write bytes that are not UTF-8: shown as U+FFFD, not an error
         self.first_token_at: float | None = None
         self.last_used = 0.0
 
@@ -313,7 +315,7 @@ class DecodeLoop:
         self.prompt_tokens_cached += shared
         slot.request = request
         slot.generated, slot.text, slot.first_token_at = 0, "", None
-        slot.decoder = codecs.getincrementaldecoder("utf-8")()
+        slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         slot.sampler = self._sampler(request)
 
     def _sampler(self, request: Request) -> internals.LlamaSampler:
