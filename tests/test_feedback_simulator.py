@@ -58,10 +58,18 @@ def test_simulated_users_rate_and_correct_through_the_server(make_server, tmp_pa
     pool._engines["student"] = Scripted("student", lambda answer: answer[4] < "M")
     pool._engines["baseline"] = Scripted("baseline", lambda answer: True)
     prompts = make_prompts(DB, per_language=12, seed=1, tasks=("product",), languages=("en",))
+    progress = tmp_path / "users.jsonl"
     with httpx.Client(base_url=server.url, timeout=60) as client:
+        # Killed after 5 users, then run again: the first 5 are not asked twice.
+        simulate_users(
+            client, prompts[:5], model="student", baseline="baseline", correct_share=1.0,
+            progress=progress,
+        )  # fmt: skip
         report = simulate_users(
-            client, prompts, model="student", baseline="baseline", correct_share=1.0
-        )
+            client, prompts, model="student", baseline="baseline", correct_share=1.0,
+            progress=progress,
+        )  # fmt: skip
+    assert len(progress.read_text().splitlines()) == 12
     assert report["prompts"] == 12 and report["up"] + report["down"] == 12
     assert report["up"] > 0 and report["down"] > 0
     assert report["corrections"] == report["down"]  # every wrong answer had a better baseline

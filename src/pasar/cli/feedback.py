@@ -147,7 +147,8 @@ def simulate_command(
     a thumbs up when the verifier passes the answer and a thumbs down when not, and for a share
     of the thumbs down sends the baseline's answer as the correction when the verifier scores
     it higher. All through the server's API, so the server records answers and feedback as it
-    does for people; then `pasar feedback export` and `pasar align` learn from them."""
+    does for people; then `pasar feedback export` and `pasar align` learn from them. Each
+    user's row goes to OUT.users.jsonl as they finish; a killed run continues from it."""
     import os
 
     import httpx
@@ -170,6 +171,7 @@ def simulate_command(
                 seed=seed,
                 max_tokens=max_tokens,
                 temperature=temperature,
+                progress=out.with_suffix(".users.jsonl"),
             )
     except httpx.HTTPError as exc:
         raise ValueError(

@@ -13,13 +13,16 @@ them out.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from pasar.data.files import jsonl_line
 from pasar.evaluate.prompts import verify
 
 
@@ -51,17 +54,25 @@ def simulate_users(
     seed: int = 0,
     max_tokens: int = 128,
     temperature: float = 0.7,
+    progress: Path | None = None,
 ) -> dict[str, Any]:
     """Play one user per prompt against the server behind ``client``; returns what they did:
     counts of thumbs up, down and corrections, the student's mean verifier score, per language
-    and per task, and one row per prompt (its message id and verdict)."""
+    and per task, and one row per prompt (its message id and verdict).
+
+    With ``progress`` (a JSONL file) each user's row is appended as soon as their feedback is
+    stored, and the prompts already in it are skipped: a killed run continues without giving
+    feedback on any prompt twice."""
     if not 0 <= correct_share <= 1:
         raise ValueError(f"correct_share={correct_share}: give a share between 0 and 1")
     if correct_share > 0 and baseline is None:
         raise ValueError("corrections come from a baseline model: name one, or correct_share=0")
-    rng = random.Random(seed)
-    rows = []
+    rows = [json.loads(line) for line in progress.open()] if progress and progress.exists() else []
+    done = {row["prompt"] for row in rows}
     for i, prompt in enumerate(tqdm(prompts, desc="simulated users", unit="prompt")):
+        rng = random.Random(f"{seed}:{prompt['id']}")  # who corrects: the same after a resume
+        if prompt["id"] in done:
+            continue
         options = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed + i}
         reply = _answer(client, model, prompt, options)
         text = reply["choices"][0]["message"].get("content") or ""
@@ -80,17 +91,19 @@ def simulate_users(
         posted = client.post("/v1/feedback", json=feedback)
         if posted.status_code != 201:
             raise RuntimeError(f"feedback on {reply['id']} refused: {posted.text[:300]}")
-        rows.append(
-            {
-                "prompt": prompt["id"],
-                "task": prompt.get("task"),
-                "language": prompt.get("language"),
-                "message_id": reply["id"],
-                "score": verdict.score,
-                "passed": verdict.passed,
-                "corrected": corrected,
-            }
-        )
+        row = {
+            "prompt": prompt["id"],
+            "task": prompt.get("task"),
+            "language": prompt.get("language"),
+            "message_id": reply["id"],
+            "score": verdict.score,
+            "passed": verdict.passed,
+            "corrected": corrected,
+        }
+        rows.append(row)
+        if progress is not None:
+            with progress.open("a", encoding="utf-8") as f:
+                f.write(jsonl_line(row))
     return summarise_users(rows) | {"model": model, "baseline": baseline, "rows": rows}
 
 
