@@ -45,7 +45,7 @@ def test_two_keys_are_isolated_both_ways_and_admin_sees_all(
 
     made = {}
     for name in ("a", "b"):
-        r = chat(server, keys[name])
+        r = chat(server, keys[name], n=2)  # a second choice: reached by (completion, choice)
         assert r.status_code == 200, r.text
         made[name] = (r.json()["conversation_id"], r.json()["id"])
     for me, other in (("a", "b"), ("b", "a")):
@@ -59,12 +59,24 @@ def test_two_keys_are_isolated_both_ways_and_admin_sees_all(
             json={"message_id": their_message, "rating": "down", "correction": "poisoned"},
         )
         assert r.status_code == 404
+        r = httpx.post(
+            f"{server.url}/v1/feedback",
+            headers={"Authorization": f"Bearer {keys[me]}"},
+            json={"message_id": their_message, "choice_index": 1, "rating": "down"},
+        )
+        assert r.status_code == 404
         before = get(other, f"/v1/conversations/{their_conversation}").json()["messages"]
         r = chat(server, keys[me], conversation_id=their_conversation)
         assert r.status_code == 404, r.text
         after = get(other, f"/v1/conversations/{their_conversation}").json()["messages"]
         assert after == before  # nothing appended, no feedback added
         assert all(not m.get("feedback") for m in after)
+    own = httpx.post(
+        f"{server.url}/v1/feedback",
+        headers={"Authorization": f"Bearer {keys['a']}"},
+        json={"message_id": made["a"][1], "choice_index": 1, "rating": "up"},
+    )
+    assert own.status_code == 201 and own.json()["choice_index"] == 1
     everyone = {c["id"] for c in get("admin", "/v1/conversations").json()["data"]}
     assert everyone == {made["a"][0], made["b"][0]}
     assert get("admin", f"/v1/conversations/{made['a'][0]}").status_code == 200

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pasar.cli.output import console, err_console, write_report
+from pasar.cli.output import NoLog, console, err_console, write_report
 from pasar.config import get_settings
 from pasar.errors import PasarError
 from pasar.models.engine import Engine
@@ -40,11 +40,11 @@ def answer(engine: Engine, messages: list[Message], stream: bool, **options: Any
         result = engine.chat(messages, **options)
         console.print(result.text, markup=False, highlight=False)
         return result
-    answer = StreamedAnswer(engine.name)
+    streamed = StreamedAnswer(engine.name)
     for chunk in engine.stream(messages, **options):
-        console.print(answer.add(chunk).text, end="", markup=False, highlight=False)
+        console.print(streamed.add(chunk).text, end="", markup=False, highlight=False)
     console.print()
-    return answer.result()
+    return streamed.result()
 
 
 def chat(
@@ -73,9 +73,7 @@ def chat(
         Path | None, typer.Option(help="JSON schema file: the answer is forced to match it.")
     ] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Print answers whole.")] = False,
-    no_log: Annotated[
-        bool, typer.Option("--no-log", help="Do not record this chat in the store.")
-    ] = False,
+    no_log: NoLog = False,
     out: Annotated[
         Path | None, typer.Option(help="With -p: also write the answer as JSON.")
     ] = None,

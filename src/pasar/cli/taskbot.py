@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pasar.cli.output import console, run_guarded, write_report
+from pasar.cli.output import NoLog, console, run_guarded, write_report
 from pasar.config import data_path
 
 app = typer.Typer(
@@ -30,14 +30,6 @@ Model = Annotated[
 ]
 Engine = Annotated[str | None, typer.Option(help="Run the model on llamacpp, hf or http.")]
 NCtx = Annotated[int, typer.Option(help="Context window for local engines, in tokens.")]
-NoLog = Annotated[
-    bool,
-    typer.Option(
-        "--no-log",
-        help="Do not record the LLM agent's conversations (tool calls and results included) "
-        "in the store's interaction log.",
-    ),
-]
 
 
 def _engine(model: str | None, engine: str | None, n_ctx: int) -> Any:
@@ -59,17 +51,12 @@ def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int
     if agent != "llm":
         raise ValueError(f"--agent {agent!r}: use llm or flows")
     from pasar.apps.taskbot.llm_agent import LLMAgent
+    from pasar.store.db import open_configured_store
+    from pasar.store.recorder import recording
 
     llm = _engine(model, engine, n_ctx)
-    if not log:
-        return (lambda env, language: LLMAgent(llm, env, language)), llm
-    from pasar.store.db import open_configured_store
-    from pasar.store.recorder import RecordedEngine
-
-    store = open_configured_store()
-    return (
-        lambda env, language: LLMAgent(RecordedEngine(llm, store).as_engine(), env, language)
-    ), llm
+    store = open_configured_store() if log else None
+    return (lambda env, language: LLMAgent(recording(llm, store), env, language)), llm
 
 
 @app.command("eval")

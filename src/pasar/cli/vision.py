@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pasar.cli.output import console, run_guarded, write_report
+from pasar.cli.output import NoLog, console, run_guarded, write_report
 from pasar.config import data_path
 
 app = typer.Typer(
@@ -319,12 +319,7 @@ def translate_image_command(
     min_confidence: Annotated[
         float, typer.Option(help="Lines OCR read with less confidence are left as they are.")
     ] = 0.8,
-    no_log: Annotated[
-        bool,
-        typer.Option(
-            "--no-log", help="Do not record the translations in the store's interaction log."
-        ),
-    ] = False,
+    no_log: NoLog = False,
 ) -> None:
     """Translate the text printed on an image: OCR each line, translate it, paint the
     translation over the original in the same colour, and print a table of lines (source,
@@ -339,11 +334,11 @@ def translate_image_command(
     from pasar.data.translation import load_glossary
     from pasar.models.registry import load_engine
     from pasar.store.db import open_configured_store
-    from pasar.store.recorder import RecordedEngine
+    from pasar.store.recorder import recording
 
     terms = load_glossary(glossary)
     with load_engine(model) as loaded:
-        engine = loaded if no_log else RecordedEngine(loaded, open_configured_store()).as_engine()
+        engine = recording(loaded, None if no_log else open_configured_store())
         result = translate_image(image, to, engine, glossary=terms, min_confidence=min_confidence)
     files = write_result(result, out, image.stem)
     table = Table("source", "translation", "confidence")

@@ -242,14 +242,9 @@ def message_dict(message: MessageRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": message.id,
         "position": message.position,
-        "role": message.role,
-        "content": message.content,
+        **stored_message(message),
         "created_at": message.created_at.isoformat(),
     }
-    if message.tool_calls:
-        out["tool_calls"] = message.tool_calls
-    if message.tool_call_id:
-        out["tool_call_id"] = message.tool_call_id
     if message.role == "assistant":
         out |= {
             "completion_id": message.completion_id,

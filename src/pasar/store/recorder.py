@@ -123,6 +123,12 @@ class Recorder:
         return completion_id
 
 
+def recording(engine: Engine, store: Store | None) -> Engine:
+    """``engine`` with its answers recorded in ``store``; unchanged when ``store`` is None
+    (a command's ``--no-log``)."""
+    return engine if store is None else RecordedEngine(engine, store).as_engine()
+
+
 class RecordedEngine:
     """An engine whose every answer is recorded; otherwise the engine itself (its name, kind,
     spec, version and the rest pass through).

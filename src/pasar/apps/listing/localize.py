@@ -119,9 +119,9 @@ class Localizer:
         self.engine = engine or load_engine(config.model, engine=config.model_engine)
         if config.record:  # each worker records the answers it gets
             from pasar.store.db import open_configured_store
-            from pasar.store.recorder import RecordedEngine
+            from pasar.store.recorder import recording
 
-            self.engine = RecordedEngine(self.engine, open_configured_store()).as_engine()
+            self.engine = recording(self.engine, open_configured_store())
         self.glossary: Glossary = load_glossary(config.glossary)
         self.memory = TranslationMemory(fuzzy=config.fuzzy, threshold=config.fuzzy_threshold)
 
