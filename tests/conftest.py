@@ -16,6 +16,16 @@ from pasar.config import get_settings
 from pasar.models.embedded import find_embedded_gguf
 
 TESTS = Path(__file__).parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Tests run in one worker per core (pytest-xdist, `-n auto` in pyproject): each worker
+    # computes on one thread, so two workers never fight over a core. llama.cpp's OpenMP threads
+    # spin while they wait: two 2-thread engines on 2 cores slow each other many times over.
+    # Children (`pasar` subprocesses, servers, Ray workers) inherit the same settings.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PASAR_THREADS"):
+        os.environ[variable] = "1"
+# llama.cpp engines the tests build themselves take this (None: llama-cpp-python's default).
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else None
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
 
 
@@ -58,7 +68,11 @@ def llama_engine(embedded_gguf: Path):
     from pasar.models.llamacpp import LlamaCppEngine
 
     engine = LlamaCppEngine(
-        SMOLLM2.name, str(embedded_gguf), n_ctx=1024, repeat_penalty=SMOLLM2.repeat_penalty
+        SMOLLM2.name,
+        str(embedded_gguf),
+        n_ctx=1024,
+        n_threads=THREADS,
+        repeat_penalty=SMOLLM2.repeat_penalty,
     )
     yield engine
     engine.close()

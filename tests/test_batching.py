@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import THREADS
 from fastapi.testclient import TestClient
 
 from pasar.errors import ServerBusyError
@@ -22,7 +23,12 @@ from pasar.models.llamacpp import LlamaCppEngine
 
 def engine(path: Path, parallel: int, queue_limit: int = 64) -> LlamaCppEngine:
     return LlamaCppEngine(
-        SMOLLM2.name, str(path), n_ctx=1024, n_threads=2, parallel=parallel, queue_limit=queue_limit
+        SMOLLM2.name,
+        str(path),
+        n_ctx=1024,
+        n_threads=THREADS or 2,
+        parallel=parallel,
+        queue_limit=queue_limit,
     )
 
 

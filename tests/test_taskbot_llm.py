@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, THREADS
 
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
@@ -35,7 +35,7 @@ NEEDED = ("find_user_id_by_email", "get_order_details", "cancel_pending_order")
 def engine(embedded_gguf: Path):  # type: ignore[no-untyped-def]
     from pasar.models.llamacpp import LlamaCppEngine
 
-    llm = LlamaCppEngine("smollm2-135m-instruct", str(embedded_gguf), n_ctx=4096)
+    llm = LlamaCppEngine("smollm2-135m-instruct", str(embedded_gguf), n_ctx=4096, n_threads=THREADS)
     yield llm
     llm.close()
 

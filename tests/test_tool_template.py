@@ -10,6 +10,7 @@ from pathlib import Path
 
 import llama_cpp
 import pytest
+from conftest import THREADS
 
 from pasar.models.embedded import QWEN_05B, SMOLLM2, find_model_file, install_model
 from pasar.models.llamacpp import (
@@ -56,7 +57,9 @@ def qwen(tmp_path_factory: pytest.TempPathFactory):
     path = find_model_file(QWEN_05B, Path.home() / ".pasar") or install_model(
         QWEN_05B, tmp_path_factory.mktemp("home")
     )
-    engine = LlamaCppEngine(QWEN_05B.name, str(path), n_ctx=2048, tool_format="template")
+    engine = LlamaCppEngine(
+        QWEN_05B.name, str(path), n_ctx=2048, n_threads=THREADS, tool_format="template"
+    )
     yield engine
     engine.close()
 
@@ -109,7 +112,9 @@ def test_openai_arguments_reach_the_template_as_an_object():
 
 def test_a_model_whose_template_has_no_tool_tags_is_refused(embedded_gguf: Path):
     with pytest.raises(ValueError, match="tool_format='json'"):
-        LlamaCppEngine(SMOLLM2.name, str(embedded_gguf), n_ctx=512, tool_format="template")
+        LlamaCppEngine(
+            SMOLLM2.name, str(embedded_gguf), n_ctx=512, n_threads=THREADS, tool_format="template"
+        )
 
 
 def test_the_model_calls_a_tool_and_the_result_comes_back_in_the_tool_role(qwen: LlamaCppEngine):
