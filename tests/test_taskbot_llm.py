@@ -12,7 +12,7 @@ from pasar.apps.taskbot.environment import Environment, episode_store, load_temp
 from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
 from pasar.apps.taskbot.flows import FlowsAgent
 from pasar.apps.taskbot.judge import gold_hash
-from pasar.apps.taskbot.llm_agent import LLMAgent, local_history
+from pasar.apps.taskbot.llm_agent import REPEATED_REPLY_NOTE, LLMAgent, local_history
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.apps.taskbot.scenarios import load_scenarios
 from pasar.apps.taskbot.simulator import SimulatedUser, load_tasks
@@ -243,7 +243,7 @@ def test_judged_episodes_become_feedback_on_their_recorded_conversations(
 def test_an_evaluated_episode_names_its_recorded_conversation(template: Store, tmp_path) -> None:
     log = open_store(f"sqlite:///{tmp_path / 'log.db'}")
     scenario = load_scenarios(EXAMPLES, "heldout")[0]
-    replies = ["Hello, how can I help you today?"] * 8
+    replies = [f"Hello ({i}), how can I help you today?" for i in range(8)]
 
     def factory(env, language):  # type: ignore[no-untyped-def]
         return LLMAgent(RecordedEngine(ScriptedEngine(list(replies)), log).as_engine(), env)
@@ -275,3 +275,84 @@ def test_a_held_write_repeated_is_not_called_again_until_the_user_speaks(templat
     env.user_says("Yes, please.")
     assert agent.respond("Yes, please.") == "Done: order #W1787190 is cancelled."
     assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"
+
+
+SORRY = "I'm sorry, but I can't assist with that. Please try again."
+
+
+def test_a_repeated_reply_is_not_sent_and_the_model_is_told_to_answer_the_latest_message(
+    template: Store,
+) -> None:
+    env = Environment(episode_store(template))
+    engine = ScriptedEngine(
+        [
+            SORRY,
+            ("find_user_id_by_email", EMAIL),
+            "  i'm sorry, but I CAN'T assist with that.\nPlease try again. ",  # the same reply
+            "Hello Yusuf, how can I help?",
+        ]
+    )
+    agent = LLMAgent(engine, env)
+    assert agent.respond("Hi") == SORRY
+    latest = f"My email is {EMAIL['email']}"
+    assert agent.respond(latest) == "Hello Yusuf, how can I help?"
+    # The model saw its repeat as its own turn, then a note in the user's role (no tool call
+    # to answer) quoting the user's latest message.
+    repeat, note = engine.seen[3][-2:]
+    assert repeat["role"] == "assistant" and "CAN'T" in repeat["content"]
+    assert note["role"] == "user" and note["content"].startswith(REPEATED_REPLY_NOTE)
+    assert latest in note["content"] and "make a call" in note["content"]
+    # A model that repeats itself until the step budget is spent: the user is transferred.
+    stuck = LLMAgent(ScriptedEngine([SORRY, SORRY, SORRY.upper()]), env, max_steps=2)
+    stuck.respond("Hi")
+    assert stuck.respond(latest).startswith(TRANSFER_TEXT) and stuck.transferred
+
+
+def test_a_repeated_reply_is_labelled_down_in_a_passed_episode(
+    template: Store, tmp_path: Path
+) -> None:
+    from pasar.apps.taskbot.labels import label_episodes
+
+    log = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    engine = RecordedEngine(ScriptedEngine([SORRY, SORRY, "Hello, how can I help?"]), log)
+    agent = LLMAgent(engine.as_engine(), Environment(episode_store(template)))
+    agent.respond("Hi")
+    agent.respond("Hello?")
+    episode = {"scenario": "s", "conversation_id": engine.conversation_id, "success": True}
+    assert label_episodes(log, [episode]) == {
+        "episodes": 1, "not_recorded": 0, "up": 2, "down": 1
+    }  # fmt: skip
+    ratings = [(e.answer, e.rating) for e in feedback_examples(log)]
+    assert sorted(ratings) == [("Hello, how can I help?", "up"), (SORRY, "down"), (SORRY, "up")]
+
+
+def test_a_transfer_called_by_the_model_ends_the_turn(template: Store) -> None:
+    env = Environment(episode_store(template))
+    summary = {"summary": "The user wants a warranty repair."}
+    engine = ScriptedEngine([("transfer_to_human_agents", summary), "Anything else?"])
+    agent = LLMAgent(engine, env)
+    assert agent.respond("I want a warranty repair") == f"{TRANSFER_TEXT}. PLEASE HOLD ON."
+    assert agent.transferred and engine.script == ["Anything else?"]  # not asked again
+    assert [(c.name, c.arguments) for c in env.calls] == [("transfer_to_human_agents", summary)]
+    # A transfer call the environment does not run (bad arguments) ends nothing.
+    env = Environment(episode_store(template))
+    agent = LLMAgent(ScriptedEngine([("transfer_to_human_agents", {}), "How can I help?"]), env)
+    assert agent.respond("Hi") == "How can I help?" and not agent.transferred
+    assert env.calls[0].observation.error
+
+
+def test_an_episode_ends_when_either_agent_transfers(template: Store) -> None:
+    scenario = load_scenarios(EXAMPLES, "heldout")[0]
+    summary = {"summary": "The user asked for a human."}
+
+    def llm_agent(env, language):  # type: ignore[no-untyped-def]
+        script = [("transfer_to_human_agents", summary)] + [f"Reply {i}" for i in range(20)]
+        return LLMAgent(ScriptedEngine(script), env, language)
+
+    _, [episode] = evaluate([scenario_case(scenario)], llm_agent, template, max_turns=4)
+    assert episode.turns == 1
+    said = episode.transcript[-1]
+    assert said == {"role": "assistant", "content": f"{TRANSFER_TEXT}. PLEASE HOLD ON."}
+    flows = FlowsAgent(Environment(episode_store(template)))
+    assert flows.respond("I want to talk to a real person").startswith(TRANSFER_TEXT)
+    assert flows.transferred

@@ -1,9 +1,10 @@
 """Running episodes and scoring them: completion, correction, pass^k, turns, errors, refusals.
 
 An episode: a fresh copy of the store, an agent, a user (scripted scenario or simulated tau2
-task), turns until the user is done or ``max_turns``. It succeeds when the final state hash
-equals the gold one and every required fact was said (``judge.py``). Episodes are appended to a
-JSONL file as they finish, so a killed evaluation resumes where it stopped.
+task), turns until the user is done, the agent has transferred them to a human (its
+``transferred``), or ``max_turns``. It succeeds when the final state hash equals the gold one
+and every required fact was said (``judge.py``). Episodes are appended to a JSONL file as they
+finish, so a killed evaluation resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from pasar.apps.taskbot.judge import gold_hash, missing_facts, state_hash
 from pasar.apps.taskbot.policy import AUTH_TOOLS
 from pasar.apps.taskbot.scenarios import Scenario, ScriptedUser
 from pasar.apps.taskbot.simulator import Task
-from pasar.apps.taskbot.tools import TRANSFER_TEXT
 from pasar.data.files import jsonl_line
 from pasar.store.db import Store
 
 
 class Agent(Protocol):
+    transferred: bool  # set once the agent handed the user to a human (ends an episode)
+
     def respond(self, text: str) -> str: ...
 
 
@@ -109,7 +111,7 @@ def run_episode(
                 }
             )
         transcript.append({"role": "assistant", "content": reply})
-        if TRANSFER_TEXT in reply:
+        if agent.transferred:
             break
         text = user.reply(reply)
     return transcript, turns, agent

@@ -74,6 +74,7 @@ class FlowsAgent:
     awaiting_confirmation: bool = False
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)  # the user's messages in the current flow
+    transferred: bool = False  # the user was handed to a human: the conversation is over
 
     # -- messages ------------------------------------------------------------------------------
     def say(self, key: str, **values: Any) -> str:
@@ -276,7 +277,7 @@ class FlowsAgent:
         spec = self._spec()
         if self.flow == "transfer":
             self.call("transfer_to_human_agents", summary=text)
-            self.flow = None
+            self.flow, self.transferred = None, True
             return self.say("transfer")
         for slot in spec["slots"]:
             if slot == "order_id" and "order_id" in self.slots and self.order is None:

@@ -6,7 +6,8 @@ included) and writes its id into the episode. Labelling an episodes file then gi
 model's own answers in that conversation:
 
 * a thumbs down to every answer whose tool call came back as an error, a policy refusal,
-  "already answered" or "already held" (the failure is located there);
+  "already answered" or "already held", and to every reply the agent did not send because it
+  repeated an earlier one (the failure is located there);
 * in an episode the judge passed (final database state and facts), a thumbs up to every other
   answer: the trajectory a smaller model should learn;
 * in an episode the judge failed with no located failure, a thumbs down to its last answer,
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pasar.apps.taskbot.llm_agent import REPEATED_REPLY_NOTE
 from pasar.store.db import Store
 from pasar.store.interactions import add_feedback, get_conversation
 
@@ -39,6 +41,14 @@ def answer_labels(messages: list[dict[str, Any]], success: bool) -> dict[str, st
         if m["role"] == "tool"
         and m.get("tool_call_id") in caller
         and m["content"].startswith(FAILED)
+    }
+    answer_ids = {m["id"] for m in answers}
+    failed |= {  # a reply followed by the agent's note that it repeated one: not sent
+        m["id"]
+        for m, after in zip(messages, messages[1:], strict=False)
+        if m["id"] in answer_ids
+        and after["role"] == "user"
+        and after["content"].startswith(REPEATED_REPLY_NOTE)
     }
     labels = dict.fromkeys(failed, "down")
     if success:

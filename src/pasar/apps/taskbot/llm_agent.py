@@ -3,12 +3,24 @@
 Each user message starts a loop: the engine answers with tool calls (local engines are
 constrained to valid calls of the given tools, so even the 135M model cannot emit a malformed
 one) or with a reply; one call per step is run through the environment (policy included) and
-its observation goes back to the model, until it replies or ``max_steps`` (the step budget of
-one user turn) runs out; then the user is transferred to a human, with a summary.
+its observation goes back to the model, until it replies (with a reply it has not given
+before, below), hands the user to a human itself, or ``max_steps`` (the step budget of one
+user turn) runs out; then the user is transferred to a human, with a summary.
 
 A read repeated with the same arguments is not run again: the model is told it was answered,
 what it returned, and to reply or make a different call (small models otherwise loop on one
 call until the budget is gone). The memory of answered reads is cleared by every write.
+
+A reply the agent already gave in this conversation (the same words, whatever the case and
+spacing) is not sent either: small models copy their own first reply into every later turn.
+It stays in the conversation as the model's turn (what it wrote; a recorded conversation goes
+on from it), followed by a note in the user's role saying it was not sent, quoting the user's
+latest message and asking for a reply to it or a call. A ``tool`` message must answer a call
+(OpenAI-style servers refuse one that does not), and a user turn after the model's fits every
+chat template, strict alternation included. The retry costs a step of the same budget.
+
+When the model calls ``transfer_to_human_agents`` and the environment runs it, the turn ends
+with the transfer reply; ``transferred`` tells the evaluation the conversation is over.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pasar.apps.taskbot.environment import Environment
+from pasar.apps.taskbot.environment import Environment, Observation
 from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT, tool_schemas
 from pasar.errors import ContextLengthError
 from pasar.languages import LANGUAGE_NAMES
@@ -40,6 +52,10 @@ SYSTEM_PROMPT = """You are a customer-service agent of a retail store. Follow th
 Reply in {language}."""
 
 
+# How the note on a repeated reply starts (``labels.py`` finds the repeated answer by it).
+REPEATED_REPLY_NOTE = "Already said, not sent"
+
+
 def system_message(language: str) -> Message:
     return {"role": "system", "content": SYSTEM_PROMPT.format(language=LANGUAGE_NAMES[language])}
 
@@ -58,6 +74,11 @@ def call_message(call: ToolCall) -> Message:
             }
         ],
     }
+
+
+def normalised(reply: str) -> str:
+    """A reply as compared for repeats: lower case, runs of whitespace as one space."""
+    return " ".join(reply.lower().split())
 
 
 def local_history(messages: list[Message]) -> list[Message]:
@@ -84,6 +105,7 @@ class LLMAgent:
     tools: list[dict[str, Any]] = field(default_factory=tool_schemas)
     answered: dict[str, str] = field(default_factory=dict)  # read call -> what it returned
     held: str | None = None  # the write held in this turn, waiting for the user's yes
+    transferred: bool = False  # the user was handed to a human: the conversation is over
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGE_NAMES:
@@ -115,25 +137,48 @@ class LLMAgent:
                 break
             if not result.tool_calls:
                 reply = result.text.strip()
+                repeated = self._said_before(reply)
                 self.messages.append({"role": "assistant", "content": reply})
-                return reply
+                if not repeated:
+                    return reply
+                self.messages.append({"role": "user", "content": self._repeat_note(text)})
+                continue
             call = result.tool_calls[0]  # the policy allows one call at a time
             self.messages.append(call_message(call))
+            observation = self._observe(call)
             self.messages.append(
-                {"role": "tool", "tool_call_id": call.id, "content": self._observe(call)}
+                {"role": "tool", "tool_call_id": call.id, "content": observation.content}
             )
+            if call.name == "transfer_to_human_agents" and not observation.error:
+                return self._hand_over(f"{TRANSFER_TEXT}. PLEASE HOLD ON.")
         return self._transfer(text)
 
-    def _observe(self, call: ToolCall) -> str:
+    def _said_before(self, reply: str) -> bool:
+        """Whether the agent gave this reply earlier in the conversation."""
+        return any(
+            m["role"] == "assistant"
+            and not m.get("tool_calls")
+            and normalised(m["content"]) == normalised(reply)
+            for m in self.messages
+        )
+
+    def _repeat_note(self, text: str) -> str:
+        return (
+            f"{REPEATED_REPLY_NOTE}: you gave the user exactly this reply before, so it was not "
+            f"sent. The user's latest message is: {json.dumps(text, ensure_ascii=False)}. Reply "
+            "to that message with what the tool results showed, or make a call."
+        )
+
+    def _observe(self, call: ToolCall) -> Observation:
         """Run the call, or say it was answered (a read) or held (a write) already."""
         key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
         if key in self.answered:
-            return (
+            return Observation(
                 f"Already answered: {call.name} was called with these arguments and returned "
                 f"{self.answered[key]}. Reply to the user now, or make a different call."
             )
         if key == self.held:
-            return (
+            return Observation(
                 f"Already held: {call.name} with these arguments waits for the user's yes; "
                 "calling it again does nothing until they say yes. Reply to the user now: list "
                 "the change (naming the order, or the new address) and ask them to confirm."
@@ -146,12 +191,16 @@ class LLMAgent:
             self.answered.clear()  # what reads returned may have changed
         elif tool is not None and tool.kind == "read" and not observation.refused:
             self.answered[key] = observation.content[:500]
-        return observation.content
+        return observation
 
     def _transfer(self, text: str) -> str:
         """The step budget of this turn is spent: hand the user to a human, with a summary."""
         summary = f"The agent could not finish this request in {self.max_steps} steps: {text}"
         self.env.call("transfer_to_human_agents", {"summary": summary[:500]})
-        reply = f"{TRANSFER_TEXT}. PLEASE HOLD ON. I could not finish this myself."
+        return self._hand_over(f"{TRANSFER_TEXT}. PLEASE HOLD ON. I could not finish this myself.")
+
+    def _hand_over(self, reply: str) -> str:
+        """The transfer is made: say so, and the conversation is over."""
+        self.transferred = True
         self.messages.append({"role": "assistant", "content": reply})
         return reply

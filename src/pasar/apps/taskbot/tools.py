@@ -197,7 +197,7 @@ def calculate(db: Store, expression: str) -> float:
         raise ValueError(f"cannot calculate {expression!r}: {exc}") from exc
 
 
-# What an agent says when it hands the user over; an episode ends on it.
+# What an agent says when it hands the user over (and sets its ``transferred``).
 TRANSFER_TEXT = "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT"
 
 
