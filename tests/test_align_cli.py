@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_pasar
+from conftest import invoke_pasar, run_pasar
 
 from pasar.config import get_settings
 from pasar.models.types import ChatResult, Usage
@@ -39,7 +39,7 @@ def feedback_file(pasar_home: Path, tmp_path: Path) -> Path:
         )
         add_feedback(store, message_id=f"c{i}", rating="down", correction=correction)
     out = tmp_path / "feedback.jsonl"
-    assert run_pasar("feedback", "export", "--format", "bnf", "--out", str(out)).returncode == 0
+    assert invoke_pasar("feedback", "export", "--format", "bnf", "--out", str(out)).returncode == 0
     return out
 
 
@@ -74,9 +74,9 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
     # The cost of the run: training, and all of it (loading, reference pass) with peak memory.
     assert report["total_s"] > report["runtime_s"] > 0 and report["peak_memory_gib"] > 0.1
     # Registered with its lineage; its version names its own weights, not its base's.
-    shown = json.loads(run_pasar("models", "show", "shop-bnf").stdout)
+    shown = json.loads(invoke_pasar("models", "show", "shop-bnf").stdout)
     lineage = shown["lineage"]
-    base = json.loads(run_pasar("models", "show", "smollm2-135m-instruct").stdout)
+    base = json.loads(invoke_pasar("models", "show", "smollm2-135m-instruct").stdout)
     assert lineage["base_model"] == "smollm2-135m-instruct"
     assert lineage["base_version"] == base["version"] != shown["version"]
     assert lineage["data_sha256"] == hashlib.sha256(feedback_file.read_bytes()).hexdigest()
@@ -104,7 +104,7 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
 
 
 def test_wrong_data_for_the_method_says_which_export_to_use(feedback_file: Path, tmp_path: Path):
-    done = run_pasar(
+    done = invoke_pasar(
         "align",
         "dpo",
         "--model",

@@ -1,4 +1,5 @@
-"""The `pasar` command as a user runs it: a real subprocess on the embedded model."""
+"""The `pasar` command: as a user runs it (a real subprocess on the embedded model) where it
+answers with a model, in this process where it only reads and writes files and the store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import invoke_pasar
 
 PASAR = [sys.executable, "-m", "pasar.cli.main"]
 
@@ -79,20 +81,20 @@ def test_interactive_session_keeps_history_and_resets(pasar_home: Path, greedy_h
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(args, message):
-    done = run(*args)
+    done = invoke_pasar(*args)
     assert done.returncode == 2
     assert message in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
 
 
 def test_models_list_show_add(embedded_gguf: Path):
-    listed = {m["name"]: m for m in json.loads(run("models", "list", "--json").stdout)}
+    listed = {m["name"]: m for m in json.loads(invoke_pasar("models", "list", "--json").stdout)}
     assert listed["smollm2-135m-instruct"]["available"]
-    shown = json.loads(run("models", "show", "smollm2-135m-instruct").stdout)
+    shown = json.loads(invoke_pasar("models", "show", "smollm2-135m-instruct").stdout)
     assert shown["general.architecture"] == "llama"
     assert shown["size_mb"] == pytest.approx(98.4, abs=0.5)
-    assert run("models", "add", "mine", str(embedded_gguf)).returncode == 0
-    names = [m["name"] for m in json.loads(run("models", "list", "--json").stdout)]
+    assert invoke_pasar("models", "add", "mine", str(embedded_gguf)).returncode == 0
+    names = [m["name"] for m in json.loads(invoke_pasar("models", "list", "--json").stdout)]
     assert names[-1] == "mine" and "smollm2-135m-instruct" in names
 
 
@@ -117,15 +119,15 @@ def test_doctor_fails_and_names_the_fix_for_a_broken_http_model(tmp_path: Path):
 
 
 def test_keys_create_list_revoke(pasar_home: Path):
-    created = run("keys", "create", "shop-app", "--scope", "admin", "--rate-limit", "30")
+    created = invoke_pasar("keys", "create", "shop-app", "--scope", "admin", "--rate-limit", "30")
     assert created.returncode == 0, created.stderr
     key = created.stdout.split()[0]
     assert key.startswith("psr_")
-    listed = run("keys", "list").stdout
+    listed = invoke_pasar("keys", "list").stdout
     assert "shop-app" in listed and "admin" in listed and key not in listed
-    assert run("keys", "create", "shop-app").returncode == 2  # names are unique
-    assert run("keys", "revoke", "shop-app").returncode == 0
-    assert run("keys", "revoke", "nobody").returncode == 2
+    assert invoke_pasar("keys", "create", "shop-app").returncode == 2  # names are unique
+    assert invoke_pasar("keys", "revoke", "shop-app").returncode == 0
+    assert invoke_pasar("keys", "revoke", "nobody").returncode == 2
 
 
 def test_feedback_export_writes_trl_files(pasar_home: Path, tmp_path: Path):
@@ -152,7 +154,7 @@ def test_feedback_export_writes_trl_files(pasar_home: Path, tmp_path: Path):
     counts = {}
     for fmt in ("sft", "bnf", "kto", "dpo"):
         out = tmp_path / f"{fmt}.jsonl"
-        done = run("feedback", "export", "--format", fmt, "--out", str(out))
+        done = invoke_pasar("feedback", "export", "--format", fmt, "--out", str(out))
         assert done.returncode == 0, done.stderr
         counts[fmt] = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["messages"][-1]["content"] for r in counts["sft"]] == [
@@ -163,9 +165,12 @@ def test_feedback_export_writes_trl_files(pasar_home: Path, tmp_path: Path):
     assert counts["kto"] == counts["bnf"]
     assert counts["dpo"][0]["rejected"][0]["content"] == "Red red red"
     assert (
-        run("feedback", "export", "--format", "orpo", "--out", str(tmp_path / "x")).returncode == 2
+        invoke_pasar(
+            "feedback", "export", "--format", "orpo", "--out", str(tmp_path / "x")
+        ).returncode
+        == 2
     )
-    later = run(
+    later = invoke_pasar(
         "feedback",
         "export",
         "--format",
@@ -204,14 +209,14 @@ def test_chat_is_recorded_and_feedback_can_be_given_from_the_cli(
         "completion_tokens": expected.usage.completion_tokens,
     }
 
-    given = run(
+    given = invoke_pasar(
         "feedback", "give", message_id, "--down", "--correction", "Hi! Need help with an order?"
     )
     assert given.returncode == 0, given.stderr
     [example] = feedback_examples(store)
     assert (example.rating, example.correction) == ("down", "Hi! Need help with an order?")
-    assert run("feedback", "give", "chatcmpl-nope", "--up").returncode == 2
-    assert run("feedback", "give", message_id).returncode == 2  # nothing said
+    assert invoke_pasar("feedback", "give", "chatcmpl-nope", "--up").returncode == 2
+    assert invoke_pasar("feedback", "give", message_id).returncode == 2  # nothing said
 
     assert run("chat", "-p", "Hi", "--no-log").returncode == 0
     session = run("chat", stdin="Hi\nThanks\n/reset\nHi\n/exit\n")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, run_pasar
+from conftest import SHARED_DATA, invoke_pasar
 
 from pasar.errors import NotFoundError
 from pasar.store.commerce import (
@@ -82,15 +82,15 @@ def test_bad_files_are_refused(tmp_path: Path):
 
 
 def test_store_cli_import_export(pasar_home: Path, tmp_path: Path, retail):
-    done = run_pasar("store", "import", str(RETAIL_DB))
+    done = invoke_pasar("store", "import", str(RETAIL_DB))
     assert done.returncode == 0, done.stderr
     assert "1000 orders" in " ".join(done.stdout.split())
-    again = run_pasar("store", "import", str(RETAIL_DB))
+    again = invoke_pasar("store", "import", str(RETAIL_DB))
     assert again.returncode == 2 and "--replace" in again.stderr
-    assert run_pasar("store", "import", str(RETAIL_DB), "--replace").returncode == 0
+    assert invoke_pasar("store", "import", str(RETAIL_DB), "--replace").returncode == 0
     out = tmp_path / "export.json"
-    assert run_pasar("store", "export", "--out", str(out)).returncode == 0
+    assert invoke_pasar("store", "export", "--out", str(out)).returncode == 0
     assert json.loads(out.read_text()) == retail
     report = tmp_path / "info.json"
-    assert run_pasar("store", "info", "--out", str(report)).returncode == 0
+    assert invoke_pasar("store", "info", "--out", str(report)).returncode == 0
     assert json.loads(report.read_text())["counts"]["users"] == 500

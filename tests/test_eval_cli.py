@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, run_pasar
+from conftest import SHARED_DATA, invoke_pasar
 
 from pasar.data.files import write_jsonl
 from pasar.evaluate.judges import RewardModelJudge
@@ -16,7 +16,9 @@ from pasar.evaluate.judges import RewardModelJudge
 def prompts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("eval") / "prompts.jsonl"
     db = SHARED_DATA / "retail" / "db.json"
-    done = run_pasar("eval", "prompts", "--out", str(path), "--per-language", "2", "--db", str(db))
+    done = invoke_pasar(
+        "eval", "prompts", "--out", str(path), "--per-language", "2", "--db", str(db)
+    )
     assert done.returncode == 0, done.stderr
     return path
 
@@ -28,13 +30,13 @@ def test_prompts_command_writes_both_tasks_and_splits(prompts_file: Path):
     assert {r["split"] for r in rows} == {"train", "heldout"}
     again = prompts_file.with_name("again.jsonl")
     db = SHARED_DATA / "retail" / "db.json"
-    run_pasar("eval", "prompts", "--out", str(again), "--per-language", "2", "--db", str(db))
+    invoke_pasar("eval", "prompts", "--out", str(again), "--per-language", "2", "--db", str(db))
     assert again.read_text() == prompts_file.read_text()
 
 
 def test_a_model_against_itself_ties_everywhere(tiny_hf_dir: Path, prompts_file: Path, tmp_path):
     out = tmp_path / "report.json"
-    done = run_pasar(
+    done = invoke_pasar(
         "eval", "winrate", "--model", str(tiny_hf_dir), "--baseline", str(tiny_hf_dir),
         "--prompts", str(prompts_file), "--judge", "verifier", "--split", "all",
         "--max-tokens", "8", "--out", str(out),
@@ -54,12 +56,12 @@ def test_a_model_against_itself_ties_everywhere(tiny_hf_dir: Path, prompts_file:
 
 
 def test_bad_judge_and_missing_prompts_are_clear_errors(tmp_path: Path, prompts_file: Path):
-    done = run_pasar(
+    done = invoke_pasar(
         "eval", "winrate", "--model", "m", "--baseline", "b", "--prompts", str(prompts_file),
         "--judge", "oracle",
     )  # fmt: skip
     assert done.returncode == 2 and "unknown judge 'oracle'" in done.stderr
-    done = run_pasar(
+    done = invoke_pasar(
         "eval", "winrate", "--model", "m", "--baseline", "b",
         "--prompts", str(tmp_path / "none.jsonl"),
     )  # fmt: skip
@@ -79,7 +81,7 @@ def test_reward_model_learns_pairs_and_judges(tiny_hf_dir: Path, tmp_path: Path)
     data = tmp_path / "pairs.jsonl"
     write_jsonl(pairs, data)
     out = tmp_path / "rm"
-    done = run_pasar(
+    done = invoke_pasar(
         "align", "reward", "--model", str(tiny_hf_dir), "--data", str(data),
         "--output", str(out), "--max-steps", "20", "--learning-rate", "1e-3",
     )  # fmt: skip
@@ -100,7 +102,7 @@ def test_reward_needs_pairs(tiny_hf_dir: Path, tmp_path: Path):
     write_jsonl(
         [{"prompt": [{"role": "user", "content": "q"}], "completion": [], "label": True}], data
     )
-    done = run_pasar(
+    done = invoke_pasar(
         "align", "reward", "--model", str(tiny_hf_dir), "--data", str(data),
         "--output", str(tmp_path / "rm"),
     )  # fmt: skip

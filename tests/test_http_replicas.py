@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, run_pasar, start_serve, wait_until_up
+from conftest import free_port, invoke_pasar, start_serve, wait_until_up
 
 from pasar.errors import EngineRequestError, EngineUnavailableError, UnknownModelError
 from pasar.models.registry import load_engine, resolve_model
@@ -185,11 +185,11 @@ def test_replica_urls_in_a_model_name():
 
 def test_pasar_serve_in_front_of_replicas(up, pasar_home: Path, tmp_path: Path, embedded_gguf):
     a, b = up
-    added = run_pasar("models", "add", "replicated", a.url, b.url)
+    added = invoke_pasar("models", "add", "replicated", a.url, b.url)
     assert added.returncode == 0, added.stderr
     nowhere = (dead_url(), dead_url())
-    assert run_pasar("models", "add", "nowhere", *nowhere).returncode == 0
-    mixed = run_pasar("models", "add", "mixed", str(embedded_gguf), a.url)
+    assert invoke_pasar("models", "add", "nowhere", *nowhere).returncode == 0
+    mixed = invoke_pasar("models", "add", "mixed", str(embedded_gguf), a.url)
     assert mixed.returncode == 2
     assert "only an http model takes several sources" in mixed.stderr
     registry = json.loads((pasar_home / "models.json").read_text())

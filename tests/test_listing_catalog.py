@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, run_pasar
+from conftest import SHARED_DATA, invoke_pasar
 
 from pasar.apps.listing.catalog import CatalogError, read_catalog, write_catalog
 from pasar.apps.listing.check import check_catalog
@@ -108,7 +108,7 @@ def test_check_reports_reason_codes_and_the_command_exits_1(tmp_path: Path) -> N
     assert report["columns"] == ["title_id", "title_th"]
 
     write_catalog([good, bad], tmp_path / "bad.jsonl")
-    failed = run_pasar(
+    failed = invoke_pasar(
         "listing", "check", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "b.json")
     )
     assert failed.returncode == 1

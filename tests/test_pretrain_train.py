@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA, run_pasar
+from conftest import SHARED_DATA, invoke_pasar
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -359,7 +359,7 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, shards: Path, 
     assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
     reports = [json.loads((tmp_path / r / "train-report.json").read_text()) for r in ("one", "two")]
     # Registered once, by the main process, with its lineage.
-    shown = json.loads(run_pasar("models", "show", "scratch-ddp").stdout)
+    shown = json.loads(invoke_pasar("models", "show", "scratch-ddp").stdout)
     assert shown["lineage"]["method"] == "pretrain-full" and shown["version"].startswith("w-")
     assert [r["processes"] for r in reports] == [1, 2]
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, run_pasar
+from conftest import SHARED_DATA, invoke_pasar
 
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.evaluation import evaluate, scenario_case
@@ -107,7 +107,7 @@ def test_flows_agent_cannot_parse_what_its_rules_miss(template: Store) -> None:
 
 def test_cli_eval_flows_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "flows.json"
-    result = run_pasar(
+    result = invoke_pasar(
         "taskbot",
         "eval",
         "--agent",
@@ -130,7 +130,7 @@ def test_cli_eval_flows_writes_the_report(tmp_path: Path) -> None:
     episodes = out.with_suffix(".episodes.jsonl").read_text().splitlines()
     assert len(episodes) == 12
     # A rerun resumes from the episodes file instead of playing them again.
-    again = run_pasar(
+    again = invoke_pasar(
         "taskbot",
         "eval",
         "--agent",
@@ -152,7 +152,7 @@ def test_cli_sft_data(tmp_path: Path) -> None:
     tasks = json.loads((SHARED_DATA / "retail" / "tasks_train.json").read_text())[:2]
     (tmp_path / "tasks.json").write_text(json.dumps(tasks))
     out = tmp_path / "sft.jsonl"
-    result = run_pasar(
+    result = invoke_pasar(
         "taskbot",
         "sft-data",
         "--tasks",
@@ -177,14 +177,14 @@ def test_cli_sft_data(tmp_path: Path) -> None:
     calls = [json.loads(m["content"]) for m in row["messages"] if m["role"] == "assistant"]
     names = [c["name"] for m in calls for c in m.get("tool_calls", [])]
     assert names[0] == "find_user_id_by_name_zip" and names[-1] == "exchange_delivered_order_items"
-    bad = run_pasar(
+    bad = invoke_pasar(
         "taskbot", "sft-data", "--tasks", str(tmp_path / "nope.json"), "--out", str(out)
     )
     assert bad.returncode == 2 and "no such file" in bad.stderr
 
 
 def test_cli_chat_changes_the_configured_store() -> None:
-    assert run_pasar("store", "import", str(DB)).returncode == 0
+    assert invoke_pasar("store", "import", str(DB)).returncode == 0
     lines = [
         "Halo, saya mau membatalkan pesanan.",
         "Email saya aarav.anderson9752@example.com",

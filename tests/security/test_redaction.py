@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SHARED_DATA, run_pasar
+from conftest import SHARED_DATA, invoke_pasar
 
 from pasar.data.redact import (
     ADDRESS,
@@ -283,7 +283,7 @@ def test_cli_export_redacts_by_default_and_no_redact_warns(
 
     for fmt in ("sft", "dpo"):
         out = tmp_path / f"{fmt}.jsonl"
-        done = run_pasar("feedback", "export", "--format", fmt, "--out", str(out))
+        done = invoke_pasar("feedback", "export", "--format", fmt, "--out", str(out))
         assert done.returncode == 0, done.stderr
         assert "personal data" not in done.stderr
         assert_redacted(out.read_text())
@@ -292,7 +292,7 @@ def test_cli_export_redacts_by_default_and_no_redact_warns(
 
     raw = tmp_path / "raw.jsonl"
     report = tmp_path / "report.json"
-    done = run_pasar(
+    done = invoke_pasar(
         "feedback",
         "export",
         "--format",
