@@ -402,7 +402,8 @@ def test_a_reply_to_a_held_write_asks_for_the_yes_naming_the_order(template: Sto
     )
     agent = LLMAgent(engine, env, language="id")
     reply = agent.respond(said(env, f"Batalkan #W1787190, tidak perlu lagi. {EMAIL['email']}"))
-    assert reply.startswith("I will cancel your order") and reply.endswith("(#W1787190) saya lanjutkan (ya/tidak)?")
+    assert reply.startswith("I will cancel your order")
+    assert reply.endswith("(#W1787190) saya lanjutkan (ya/tidak)?")
     assert agent.messages[-1] == {"role": "assistant", "content": reply}
     env.agent_says(reply)
     agent.respond(said(env, "Ya"))
