@@ -119,10 +119,12 @@ class ScriptedEngine(Engine):
         self.script = list(script)
         self.seen: list[list[dict]] = []
         self.temperatures: list[float] = []
+        self.tools_offered: list[bool] = []
 
     def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
         self.seen.append(list(messages))
         self.temperatures.append(params.temperature)
+        self.tools_offered.append(tools is not None)
         step = self.script.pop(0)
         if isinstance(step, str):
             return ChatResult(step, "stop", Usage(0, 0), self.name)
@@ -385,6 +387,7 @@ def test_a_failed_call_repeated_in_the_turn_is_not_run_again(template: Store) ->
     again = engine.seen[2][-1]
     assert again["role"] == "tool" and again["content"].startswith("Already tried")
     assert "authenticate" in again["content"]
+    assert engine.tools_offered == [True, True, False]  # then it may only reply
 
 
 def test_a_reply_to_a_held_write_asks_for_the_yes_naming_the_order(template: Store) -> None:

@@ -20,7 +20,8 @@ latest message and asking for a reply to it or a call. A ``tool`` message must a
 chat template, strict alternation included. The retry costs a step of the same budget.
 
 A call that failed (refused by the policy, or an error) repeated in the same user turn is not
-run again either: the model is told it was tried and to ask the user or call something else.
+run again either: the model is told it was tried, and its next step may only reply
+(``tool_choice="none"``): small models retry a refused call until the budget is gone.
 The retry after a repeated reply is sampled (``RETRY_TEMPERATURE``): greedy decoding writes the
 same words again. A reply after a write was held must ask for the yes and name what it covers
 (the order id, or the new zip): when the model lists the change and stops, the question is
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pasar.apps.taskbot.environment import Environment, Observation
 from pasar.apps.taskbot.policy import confirmation_target
@@ -72,6 +73,8 @@ CONFIRM = {
     "vi": "Tôi tiến hành thay đổi này ({target}) nhé, bạn xác nhận chứ (có/không)?",
     "tl": "Ituloy ko ba ang pagbabagong ito ({target}) (oo/hindi)?",
 }
+# How the observation of a failed call repeated in one turn starts; the next step must reply.
+ALREADY_TRIED = "Already tried"
 # How the note on a repeated reply starts (``labels.py`` finds the repeated answer by it).
 REPEATED_REPLY_NOTE = "Already said, not sent"
 
@@ -147,11 +150,13 @@ class LLMAgent:
         self.held = None  # the user spoke: a yes lets the held write run, anything else drops it
         self.failed.clear()
         temperature = self.temperature
+        tool_choice: Literal["auto", "none"] = "auto"
         for _ in range(self.max_steps):
             try:
                 result = self.engine.chat(
                     self._prompt(),
                     tools=self.tools,
+                    tool_choice=tool_choice,
                     max_tokens=self.max_tokens,
                     temperature=temperature,
                     seed=self.seed,
@@ -175,6 +180,8 @@ class LLMAgent:
             self.messages.append(
                 {"role": "tool", "tool_call_id": call.id, "content": observation.content}
             )
+            if observation.content.startswith(ALREADY_TRIED):
+                tool_choice = "none"  # the model insists on a failed call: it must reply now
             if call.name == "transfer_to_human_agents" and not observation.error:
                 return self._hand_over(f"{TRANSFER_TEXT}. PLEASE HOLD ON.")
         return self._transfer(text)
@@ -212,7 +219,7 @@ class LLMAgent:
         key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
         if key in self.failed:
             return Observation(
-                f"Already tried: {call.name} with these arguments failed in this turn with: "
+                f"{ALREADY_TRIED}: {call.name} with these arguments failed in this turn with: "
                 f"{self.failed[key]} Calling it again gives the same answer: ask the user for "
                 "what is missing, or make a different call.",
                 error=True,
