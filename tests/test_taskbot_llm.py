@@ -149,7 +149,8 @@ def test_a_repeated_read_is_answered_without_running_it(template: Store) -> None
     assert [c.name for c in env.calls] == ["find_user_id_by_email"]  # run once
     repeated = engine.seen[2][-1]
     assert repeated["role"] == "tool" and repeated["content"].startswith("Already answered")
-    assert "yusuf_khan_7091" in repeated["content"] and "different call" in repeated["content"]
+    assert "yusuf_khan_7091" in repeated["content"] and "Reply to the user" in repeated["content"]
+    assert engine.tools_offered == [True, True, False]  # after the repeat it may only reply
 
 
 def test_a_write_runs_only_after_the_yes_to_it_and_clears_answered_reads(template) -> None:  # type: ignore[no-untyped-def]

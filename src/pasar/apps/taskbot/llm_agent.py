@@ -8,7 +8,7 @@ before, below), hands the user to a human itself, or ``max_steps`` (the step bud
 user turn) runs out; then the user is transferred to a human, with a summary.
 
 A read repeated with the same arguments is not run again: the model is told it was answered,
-what it returned, and to reply or make a different call (small models otherwise loop on one
+what it returned, and to reply (small models otherwise loop on one
 call until the budget is gone). The memory of answered reads is cleared by every write.
 
 A reply the agent already gave in this conversation (the same words, whatever the case and
@@ -20,8 +20,9 @@ latest message and asking for a reply to it or a call. A ``tool`` message must a
 chat template, strict alternation included. The retry costs a step of the same budget.
 
 A call that failed (refused by the policy, or an error) repeated in the same user turn is not
-run again either: the model is told it was tried, and its next step may only reply
-(``tool_choice="none"``): small models retry a refused call until the budget is gone.
+run again either: the model is told it was tried. After any of these repeats (answered, held,
+tried), the model's next step may only reply (``tool_choice="none"``): small models otherwise
+make the same call until the budget is gone.
 The retry after a repeated reply is sampled (``RETRY_TEMPERATURE``): greedy decoding writes the
 same words again. A reply after a write was held must ask for the yes and name what it covers
 (the order id, or the new zip): when the model lists the change and stops, the question is
@@ -73,8 +74,10 @@ CONFIRM = {
     "vi": "Tôi tiến hành thay đổi này ({target}) nhé, bạn xác nhận chứ (có/không)?",
     "tl": "Ituloy ko ba ang pagbabagong ito ({target}) (oo/hindi)?",
 }
-# How the observation of a failed call repeated in one turn starts; the next step must reply.
+# How the observations of a call made already start (answered, held, failed in this turn);
+# after one, the next step may only reply.
 ALREADY_TRIED = "Already tried"
+REPEATED_CALL = ("Already answered", "Already held", ALREADY_TRIED)
 # How the note on a repeated reply starts (``labels.py`` finds the repeated answer by it).
 REPEATED_REPLY_NOTE = "Already said, not sent"
 
@@ -180,8 +183,8 @@ class LLMAgent:
             self.messages.append(
                 {"role": "tool", "tool_call_id": call.id, "content": observation.content}
             )
-            if observation.content.startswith(ALREADY_TRIED):
-                tool_choice = "none"  # the model insists on a failed call: it must reply now
+            if observation.content.startswith(REPEATED_CALL):
+                tool_choice = "none"  # the model insists on a call made already: it must reply
             if call.name == "transfer_to_human_agents" and not observation.error:
                 return self._hand_over(f"{TRANSFER_TEXT}. PLEASE HOLD ON.")
         return self._transfer(text)
@@ -220,14 +223,14 @@ class LLMAgent:
         if key in self.failed:
             return Observation(
                 f"{ALREADY_TRIED}: {call.name} with these arguments failed in this turn with: "
-                f"{self.failed[key]} Calling it again gives the same answer: ask the user for "
-                "what is missing, or make a different call.",
+                f"{self.failed[key]} Calling it again gives the same answer: reply to the user "
+                "now, and ask for what is missing.",
                 error=True,
             )
         if key in self.answered:
             return Observation(
                 f"Already answered: {call.name} was called with these arguments and returned "
-                f"{self.answered[key]}. Reply to the user now, or make a different call."
+                f"{self.answered[key]}. Reply to the user now."
             )
         if key == self.held:
             return Observation(
