@@ -12,7 +12,12 @@ from pasar.apps.taskbot.environment import Environment, episode_store, load_temp
 from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
 from pasar.apps.taskbot.flows import FlowsAgent
 from pasar.apps.taskbot.judge import gold_hash
-from pasar.apps.taskbot.llm_agent import REPEATED_REPLY_NOTE, LLMAgent, local_history
+from pasar.apps.taskbot.llm_agent import (
+    REPEATED_REPLY_NOTE,
+    RETRY_TEMPERATURE,
+    LLMAgent,
+    local_history,
+)
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.apps.taskbot.scenarios import load_scenarios
 from pasar.apps.taskbot.simulator import SimulatedUser, load_tasks
@@ -43,6 +48,12 @@ def engine(embedded_gguf: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def template() -> Store:
     return load_template(SHARED_DATA / "retail" / "db.json")
+
+
+def said(env: Environment, text: str) -> str:
+    """The user's message as the harness passes it: told to the environment, then the agent."""
+    env.user_says(text)
+    return text
 
 
 def test_local_history_shows_replies_as_the_json_the_model_writes() -> None:
@@ -107,9 +118,13 @@ class ScriptedEngine(Engine):
         super().__init__("scripted")
         self.script = list(script)
         self.seen: list[list[dict]] = []
+        self.temperatures: list[float] = []
+        self.tools_offered: list[bool] = []
 
     def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
         self.seen.append(list(messages))
+        self.temperatures.append(params.temperature)
+        self.tools_offered.append(tools is not None)
         step = self.script.pop(0)
         if isinstance(step, str):
             return ChatResult(step, "stop", Usage(0, 0), self.name)
@@ -129,12 +144,13 @@ def test_a_repeated_read_is_answered_without_running_it(template: Store) -> None
     env = Environment(episode_store(template))
     find = ("find_user_id_by_email", EMAIL)
     engine = ScriptedEngine([find, find, "Hello Yusuf, how can I help?"])
-    reply = LLMAgent(engine, env).respond(f"Hi, my email is {EMAIL['email']}")
+    reply = LLMAgent(engine, env).respond(said(env, f"Hi, my email is {EMAIL['email']}"))
     assert reply == "Hello Yusuf, how can I help?"
     assert [c.name for c in env.calls] == ["find_user_id_by_email"]  # run once
     repeated = engine.seen[2][-1]
     assert repeated["role"] == "tool" and repeated["content"].startswith("Already answered")
-    assert "yusuf_khan_7091" in repeated["content"] and "different call" in repeated["content"]
+    assert "yusuf_khan_7091" in repeated["content"] and "Reply to the user" in repeated["content"]
+    assert engine.tools_offered == [True, True, False]  # after the repeat it may only reply
 
 
 def test_a_write_runs_only_after_the_yes_to_it_and_clears_answered_reads(template) -> None:  # type: ignore[no-untyped-def]
@@ -179,9 +195,8 @@ def test_an_agent_episode_is_recorded_with_its_tool_turns_and_exported_in_trl_fo
     engine = RecordedEngine(
         ScriptedEngine([("find_user_id_by_email", EMAIL), "Hello Yusuf, how can I help?"]), log
     )
-    LLMAgent(engine.as_engine(), Environment(episode_store(template))).respond(
-        f"Hi, my email is {EMAIL['email']}"
-    )
+    env = Environment(episode_store(template))
+    LLMAgent(engine.as_engine(), env).respond(said(env, f"Hi, my email is {EMAIL['email']}"))
     stored = get_conversation(log, conversation_id=engine.conversation_id)["messages"]
     assert [m["role"] for m in stored] == ["system", "user", "assistant", "tool", "assistant"]
     assert stored[2]["tool_calls"] == [
@@ -221,7 +236,8 @@ def test_judged_episodes_become_feedback_on_their_recorded_conversations(
         ),
         log,
     )
-    LLMAgent(engine.as_engine(), Environment(episode_store(template))).respond("Hi, it's Yusuf")
+    env = Environment(episode_store(template))
+    LLMAgent(engine.as_engine(), env).respond(said(env, f"Hi, it's Yusuf, {EMAIL['email']}"))
     episode = {"scenario": "s", "conversation_id": engine.conversation_id, "success": True}
     counts = label_episodes(log, [episode, {"scenario": "t", "success": False}])
     assert counts == {"episodes": 1, "not_recorded": 1, "up": 2, "down": 1}
@@ -295,7 +311,10 @@ def test_a_repeated_reply_is_not_sent_and_the_model_is_told_to_answer_the_latest
     agent = LLMAgent(engine, env)
     assert agent.respond("Hi") == SORRY
     latest = f"My email is {EMAIL['email']}"
-    assert agent.respond(latest) == "Hello Yusuf, how can I help?"
+    assert agent.respond(said(env, latest)) == "Hello Yusuf, how can I help?"
+    assert env.user_id == "yusuf_khan_7091"
+    # The retry after the repeat is sampled (greedy decoding writes the same words again).
+    assert engine.temperatures == [0.0, 0.0, 0.0, RETRY_TEMPERATURE]
     # The model saw its repeat as its own turn, then a note in the user's role (no tool call
     # to answer) quoting the user's latest message.
     repeat, note = engine.seen[3][-2:]
@@ -356,3 +375,40 @@ def test_an_episode_ends_when_either_agent_transfers(template: Store) -> None:
     flows = FlowsAgent(Environment(episode_store(template)))
     assert flows.respond("I want to talk to a real person").startswith(TRANSFER_TEXT)
     assert flows.transferred
+
+
+def test_a_failed_call_repeated_in_the_turn_is_not_run_again(template: Store) -> None:
+    """The 1.5B repeated one refused write eight times in a turn; the second is not run and the
+    model is told to ask the user instead. A call that works in between clears the memory."""
+    env = Environment(episode_store(template))
+    cancel = ("cancel_pending_order", CANCEL)
+    engine = ScriptedEngine([cancel, cancel, "What is your email?"])
+    assert LLMAgent(engine, env).respond(said(env, "Cancel #W1787190")) == "What is your email?"
+    assert [c.name for c in env.calls] == ["cancel_pending_order"]  # refused once, not again
+    again = engine.seen[2][-1]
+    assert again["role"] == "tool" and again["content"].startswith("Already tried")
+    assert "authenticate" in again["content"]
+    assert engine.tools_offered == [True, True, False]  # then it may only reply
+
+
+def test_a_reply_to_a_held_write_asks_for_the_yes_naming_the_order(template: Store) -> None:
+    """The model lists the change and stops; the agent adds the question with the order id, so
+    the user's yes can confirm it (the policy needs the id named)."""
+    env = Environment(episode_store(template))
+    engine = ScriptedEngine(
+        [
+            ("find_user_id_by_email", EMAIL),
+            ("cancel_pending_order", CANCEL),
+            "I will cancel your order because you no longer need it.",
+            ("cancel_pending_order", CANCEL),
+            "Done.",
+        ]
+    )
+    agent = LLMAgent(engine, env, language="id")
+    reply = agent.respond(said(env, f"Batalkan #W1787190, tidak perlu lagi. {EMAIL['email']}"))
+    assert reply.startswith("I will cancel your order")
+    assert reply.endswith("(#W1787190) saya lanjutkan (ya/tidak)?")
+    assert agent.messages[-1] == {"role": "assistant", "content": reply}
+    env.agent_says(reply)
+    agent.respond(said(env, "Ya"))
+    assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"

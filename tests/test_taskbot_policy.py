@@ -25,7 +25,9 @@ def template() -> Store:
 
 @pytest.fixture
 def env(template: Store) -> Environment:
-    return Environment(episode_store(template))
+    """The tests of the other rules call tools with ids no user said (grounding is tested on
+    its own, below)."""
+    return Environment(episode_store(template), grounded=False)
 
 
 def _sign_in(env: Environment, email: str = "yusuf.khan7390@example.com") -> None:
@@ -209,3 +211,25 @@ def test_argument_rules_of_writes_are_enforced(env: Environment) -> None:
 )
 def test_explicit_yes_in_six_languages(text: str, yes: bool) -> None:
     assert is_affirmative(text) is yes
+
+
+def test_made_up_values_are_refused_and_heard_ones_pass(template: Store) -> None:
+    """An id, email or name the model invents is refused with what to do; the same call with
+    values the user said or a tool returned runs."""
+    env = Environment(episode_store(template))
+    invented = env.call("find_user_id_by_email", {"email": "example@example.com"})
+    assert invented.refused and "ask the user" in invented.content
+    env.user_says("Hi, I'm yusuf.khan7390@example.com and I want to cancel an order")
+    assert not env.call("find_user_id_by_email", {"email": "Yusuf.Khan7390@example.com"}).error
+    guessed = env.call("get_order_details", {"order_id": "#W0000000"})
+    assert guessed.refused and "'#W0000000'" in guessed.content
+    # An order id from the user's profile (a tool's result) is grounded, with or without '#'.
+    assert not env.call("get_user_details", {"user_id": "yusuf_khan_7091"}).error
+    assert not env.call("get_order_details", {"order_id": "#W3579467"}).error
+    env.user_says("the one with W3579467 please")
+    assert not env.call("get_order_details", {"order_id": "W3579467"}).refused
+    item_ids = env.call(
+        "return_delivered_order_items",
+        {"order_id": "#W3579467", "item_ids": ["1234567890"], "payment_method_id": "x"},
+    )
+    assert item_ids.refused and "item_ids '1234567890'" in item_ids.content

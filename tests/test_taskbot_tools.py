@@ -260,6 +260,7 @@ def test_exchange_records_the_request(env: Environment) -> None:
 def test_tool_call_errors_become_observations(env: Environment) -> None:
     unknown = env.call("delete_everything", {})
     assert unknown.error and "unknown tool" in unknown.content
+    env.user_says("I'm yusuf.khan7390@example.com; orders #W3579467 and #W0000000")
     env.call("find_user_id_by_email", {"email": "yusuf.khan7390@example.com"})
     bad = env.call("get_order_details", {"order": "#W3579467"})
     assert bad.error and not bad.refused and "order_id" in bad.content

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pasar.apps.taskbot.tools import tool_schemas
 from pasar.models.schema import tools_system_message, type_text
 
@@ -28,10 +30,45 @@ def test_every_retail_tool_and_argument_is_in_the_tool_list():
         "cancel_pending_order(order_id: string, reason: "
         '"no longer needed" | "ordered by mistake")\n'
         "  Cancel a pending order; payments are refunded to their methods (gift cards at once). "
-        "order_id: e.g. '#W0000000'."
+        "order_id: '#W' and 7 digits, as the user or a tool gave it."
     ) in text
     for tool in tools:
         function = tool["function"]
         assert f"{function['name']}(" in text
         assert all(f"{name}: " in text for name in function["parameters"]["properties"])
     assert '"properties"' not in text  # no raw JSON schema left
+
+
+def test_tool_choice_none_constrains_a_local_model_to_a_reply():
+    """With tools and ``tool_choice="none"``, the JSON protocol still shows the tool list but
+    the answer's schema is the reply alone."""
+    from pasar.models.engine import Engine
+    from pasar.models.types import ChatResult, Usage
+
+    class Recorder(Engine):
+        kind = "recorder"
+
+        def __init__(self) -> None:
+            super().__init__("recorder")
+            self.schemas: list = []
+
+        def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
+            self.schemas.append(json_schema)
+            assert messages[0]["content"].startswith("You can call these tools")
+            return ChatResult('{"content": "Hi"}', "stop", Usage(1, 1), self.name)
+
+        def _stream(self, messages, params, json_schema):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    engine, tools = Recorder(), tool_schemas()
+    ask = [{"role": "user", "content": "Hi"}]
+    assert engine.chat(ask, tools=tools, tool_choice="none").text == "Hi"
+    engine.chat(ask, tools=tools)
+    assert engine.schemas[0] == {
+        "type": "object",
+        "properties": {"content": {"type": "string"}},
+        "required": ["content"],
+    }
+    assert "tool_calls" in str(engine.schemas[1])
+    with pytest.raises(ValueError, match="tool_choice='required'"):
+        engine.chat(ask, tools=tools, tool_choice="required")  # type: ignore[arg-type]

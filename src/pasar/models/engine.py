@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pasar.errors import PasarError
 from pasar.models.schema import (
@@ -202,8 +202,14 @@ class Engine(ABC):
         stop: Sequence[str] | None = None,
         seed: int | None = None,
         tools: list[dict[str, Any]] | None = None,
+        tool_choice: Literal["auto", "none"] = "auto",
         json_schema: dict[str, Any] | None = None,
     ) -> ChatResult:
+        """One answer. With ``tools``, the answer is tool calls or a reply (``tool_choice``
+        ``auto``), or a reply only (``none``: the model still sees the tools and its earlier
+        calls, as OpenAI's ``tool_choice="none"``)."""
+        if tool_choice not in ("auto", "none"):
+            raise ValueError(f"tool_choice={tool_choice!r}: use 'auto' or 'none'")
         params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
         checked = check_messages(messages, keep_images=self.reads_images)
         schema = check_json_schema(json_schema) if json_schema is not None else None
@@ -212,13 +218,14 @@ class Engine(ABC):
             if schema is not None:
                 raise ValueError("give either tools or json_schema, not both")
             result = self._complete(
-                with_tools(checked, tools), params, tool_choice_schema(tools), None
+                with_tools(checked, tools), params, tool_choice_schema(tools, tool_choice), None
             )
             result.text, result.tool_calls = parse_tool_output(result.text)
             if result.tool_calls:
                 result.finish_reason = "tool_calls"
         else:
-            result = self._complete(checked, params, schema, tools or None)
+            callable_tools = (tools or None) if tool_choice == "auto" else None
+            result = self._complete(checked, params, schema, callable_tools)
         result.latency_s = time.perf_counter() - started
         return result
 

@@ -45,8 +45,18 @@ def _tool_function(tool: dict[str, Any]) -> dict[str, Any]:
     return function
 
 
-def tool_choice_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """JSON schema for 'call one or more of these tools, or answer in plain text'."""
+REPLY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"content": {"type": "string"}},
+    "required": ["content"],
+}
+
+
+def tool_choice_schema(tools: list[dict[str, Any]], choice: str = "auto") -> dict[str, Any]:
+    """JSON schema for 'call one or more of these tools, or answer in plain text' (``auto``),
+    or for the plain-text answer only (``none``: the tools are shown, not callable)."""
+    if choice == "none":
+        return REPLY_SCHEMA
     calls = []
     for tool in tools:
         function = _tool_function(tool)
@@ -67,11 +77,7 @@ def tool_choice_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
                 },
                 "required": ["tool_calls"],
             },
-            {
-                "type": "object",
-                "properties": {"content": {"type": "string"}},
-                "required": ["content"],
-            },
+            REPLY_SCHEMA,
         ]
     }
 

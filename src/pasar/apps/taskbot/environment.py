@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 
 from pasar.apps.taskbot.policy import (
     AUTH_TOOLS,
+    GROUNDED_ARGUMENTS,
     OPEN_TOOLS,
     confirmation_target,
     is_affirmative,
@@ -111,11 +112,16 @@ class Environment:
     # and the one they said yes to: a write runs only when it is exactly the confirmed one.
     proposed: Change | None = None
     confirmed: Change | None = None
+    # What the user said and what tools returned: the only places an id, an email or a name
+    # in a call's arguments may come from (GROUNDED_ARGUMENTS).
+    heard: list[str] = field(default_factory=list)
+    grounded: bool = True  # refuse made-up values (off only in unit tests of the other rules)
 
     def sign_in(self, user_id: str) -> None:
         """The customer the caller vouches for is this conversation's user."""
         get_user(self.db, user_id=user_id)  # NotFoundError when the store has no such user
         self.user_id = user_id
+        self.heard.append(user_id)
 
     # -- what was said -------------------------------------------------------------------------
     def agent_says(self, text: str) -> None:
@@ -124,6 +130,7 @@ class Environment:
     def user_says(self, text: str) -> None:
         """A yes confirms the held change, if the agent's last message named its target (the
         order id, or the new zip of a user address); any other message drops it."""
+        self.heard.append(text)
         proposed, self.proposed, self.confirmed = self.proposed, None, None
         if proposed is not None and is_affirmative(text):
             target = confirmation_target(proposed.name, proposed.arguments)
@@ -135,6 +142,8 @@ class Environment:
         """Run a tool call under the policy; every call is recorded in ``calls``."""
         observation = self._call(name, arguments)
         self.calls.append(CallRecord(name, arguments, observation))
+        if not observation.error:
+            self.heard.append(observation.content)
         return observation
 
     def execute(self, name: str, arguments: dict[str, Any]) -> Any:
@@ -196,16 +205,35 @@ class Environment:
             return "customers are signed in by the marketplace here, not by chat: " + (
                 f"this conversation is with {self.user_id}" if self.user_id else "no customer"
             )
-        if name in OPEN_TOOLS:
-            return None
-        if self.user_id is None:
+        if name not in OPEN_TOOLS and self.user_id is None:
             return (
                 "authenticate the user first (find_user_id_by_email, or "
                 "find_user_id_by_name_zip), even if they gave a user id"
             )
+        unheard = self._unheard(arguments) if self.grounded else None
+        if unheard is not None:
+            key, value = unheard
+            return (
+                f"{key} {value!r} was neither said by the user nor returned by a tool in this "
+                "conversation: ask the user for it (never make one up)"
+            )
+        if name in OPEN_TOOLS:
+            return None
         owner = self._owner(arguments)
         if owner is not None and owner != self.user_id:
             return "that belongs to another user; only the authenticated user can be helped"
+        return None
+
+    def _unheard(self, arguments: dict[str, Any]) -> tuple[str, str] | None:
+        """The first grounded argument whose value nobody in the conversation gave, if any
+        (case and an order id's '#' aside)."""
+        heard = "\n".join(self.heard).lower()
+        for key in GROUNDED_ARGUMENTS:
+            value = arguments.get(key)
+            for one in value if isinstance(value, list) else [value]:
+                text = str(one).strip().lower().lstrip("#")
+                if one is not None and text not in heard:
+                    return key, str(one)
         return None
 
     def _owner(self, arguments: dict[str, Any]) -> str | None:

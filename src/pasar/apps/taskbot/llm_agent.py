@@ -8,7 +8,7 @@ before, below), hands the user to a human itself, or ``max_steps`` (the step bud
 user turn) runs out; then the user is transferred to a human, with a summary.
 
 A read repeated with the same arguments is not run again: the model is told it was answered,
-what it returned, and to reply or make a different call (small models otherwise loop on one
+what it returned, and to reply (small models otherwise loop on one
 call until the budget is gone). The memory of answered reads is cleared by every write.
 
 A reply the agent already gave in this conversation (the same words, whatever the case and
@@ -19,6 +19,15 @@ latest message and asking for a reply to it or a call. A ``tool`` message must a
 (OpenAI-style servers refuse one that does not), and a user turn after the model's fits every
 chat template, strict alternation included. The retry costs a step of the same budget.
 
+A call that failed (refused by the policy, or an error) repeated in the same user turn is not
+run again either: the model is told it was tried. After any of these repeats (answered, held,
+tried), the model's next step may only reply (``tool_choice="none"``): small models otherwise
+make the same call until the budget is gone.
+The retry after a repeated reply is sampled (``RETRY_TEMPERATURE``): greedy decoding writes the
+same words again. A reply after a write was held must ask for the yes and name what it covers
+(the order id, or the new zip): when the model lists the change and stops, the question is
+added in the user's language (``CONFIRM``).
+
 When the model calls ``transfer_to_human_agents`` and the environment runs it, the turn ends
 with the transfer reply; ``transferred`` tells the evaluation the conversation is over.
 """
@@ -27,9 +36,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pasar.apps.taskbot.environment import Environment, Observation
+from pasar.apps.taskbot.policy import confirmation_target
+from pasar.apps.taskbot.scenarios import ask_of
 from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT, tool_schemas
 from pasar.errors import ContextLengthError
 from pasar.languages import LANGUAGE_NAMES
@@ -52,6 +63,21 @@ SYSTEM_PROMPT = """You are a customer-service agent of a retail store. Follow th
 Reply in {language}."""
 
 
+# Sampling temperature of the retries after a repeated reply (greedy decoding repeats).
+RETRY_TEMPERATURE = 0.7
+# The question added to a reply that lists a held change without asking for the yes.
+CONFIRM = {
+    "en": "Shall I go ahead with this change ({target}) (yes/no)?",
+    "id": "Apakah perubahan ini ({target}) saya lanjutkan (ya/tidak)?",
+    "ms": "Adakah perubahan ini ({target}) saya teruskan (ya/tak)?",
+    "th": "ให้ดำเนินการเปลี่ยนแปลงนี้ ({target}) ไหมคะ (ใช่/ไม่)?",
+    "vi": "Tôi tiến hành thay đổi này ({target}) nhé, bạn xác nhận chứ (có/không)?",
+    "tl": "Ituloy ko ba ang pagbabagong ito ({target}) (oo/hindi)?",
+}
+# How the observations of a call made already start (answered, held, failed in this turn);
+# after one, the next step may only reply.
+ALREADY_TRIED = "Already tried"
+REPEATED_CALL = ("Already answered", "Already held", ALREADY_TRIED)
 # How the note on a repeated reply starts (``labels.py`` finds the repeated answer by it).
 REPEATED_REPLY_NOTE = "Already said, not sent"
 
@@ -104,6 +130,7 @@ class LLMAgent:
     messages: list[Message] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=tool_schemas)
     answered: dict[str, str] = field(default_factory=dict)  # read call -> what it returned
+    failed: dict[str, str] = field(default_factory=dict)  # call refused or failed, this turn
     held: str | None = None  # the write held in this turn, waiting for the user's yes
     transferred: bool = False  # the user was handed to a human: the conversation is over
 
@@ -124,34 +151,55 @@ class LLMAgent:
     def respond(self, text: str) -> str:
         self.messages.append({"role": "user", "content": text})
         self.held = None  # the user spoke: a yes lets the held write run, anything else drops it
+        self.failed.clear()
+        temperature = self.temperature
+        tool_choice: Literal["auto", "none"] = "auto"
         for _ in range(self.max_steps):
             try:
                 result = self.engine.chat(
                     self._prompt(),
                     tools=self.tools,
+                    tool_choice=tool_choice,
                     max_tokens=self.max_tokens,
-                    temperature=self.temperature,
+                    temperature=temperature,
                     seed=self.seed,
                 )
             except ContextLengthError:
                 break
             if not result.tool_calls:
                 reply = result.text.strip()
-                repeated = self._said_before(reply)
+                if self._said_before(reply):
+                    self.messages.append({"role": "assistant", "content": reply})
+                    self.messages.append({"role": "user", "content": self._repeat_note(text)})
+                    # Greedy decoding tends to write the same words again: sample the retry.
+                    temperature = max(temperature, RETRY_TEMPERATURE)
+                    continue
+                reply = self._with_confirmation(reply)
                 self.messages.append({"role": "assistant", "content": reply})
-                if not repeated:
-                    return reply
-                self.messages.append({"role": "user", "content": self._repeat_note(text)})
-                continue
+                return reply
             call = result.tool_calls[0]  # the policy allows one call at a time
             self.messages.append(call_message(call))
             observation = self._observe(call)
             self.messages.append(
                 {"role": "tool", "tool_call_id": call.id, "content": observation.content}
             )
+            if observation.content.startswith(REPEATED_CALL):
+                tool_choice = "none"  # the model insists on a call made already: it must reply
             if call.name == "transfer_to_human_agents" and not observation.error:
                 return self._hand_over(f"{TRANSFER_TEXT}. PLEASE HOLD ON.")
         return self._transfer(text)
+
+    def _with_confirmation(self, reply: str) -> str:
+        """A reply after a write was held must ask for the yes, naming what the yes covers
+        (the policy runs the write only then); small models list the change and stop. The
+        question is added when the reply does not ask it."""
+        change = self.env.proposed
+        if self.held is None or change is None:
+            return reply
+        target = confirmation_target(change.name, change.arguments)
+        if ask_of(reply) == "confirm" and target in reply:
+            return reply
+        return f"{reply}\n{CONFIRM[self.language].format(target=target)}"
 
     def _said_before(self, reply: str) -> bool:
         """Whether the agent gave this reply earlier in the conversation."""
@@ -172,10 +220,17 @@ class LLMAgent:
     def _observe(self, call: ToolCall) -> Observation:
         """Run the call, or say it was answered (a read) or held (a write) already."""
         key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
+        if key in self.failed:
+            return Observation(
+                f"{ALREADY_TRIED}: {call.name} with these arguments failed in this turn with: "
+                f"{self.failed[key]} Calling it again gives the same answer: reply to the user "
+                "now, and ask for what is missing.",
+                error=True,
+            )
         if key in self.answered:
             return Observation(
                 f"Already answered: {call.name} was called with these arguments and returned "
-                f"{self.answered[key]}. Reply to the user now, or make a different call."
+                f"{self.answered[key]}. Reply to the user now."
             )
         if key == self.held:
             return Observation(
@@ -184,6 +239,10 @@ class LLMAgent:
                 "the change (naming the order, or the new address) and ask them to confirm."
             )
         observation = self.env.call(call.name, call.arguments)
+        if observation.error:
+            self.failed[key] = observation.content[:500]
+        else:
+            self.failed.clear()  # a sign-in or a write can make a refused call allowed
         if observation.held:
             self.held = key
         tool = TOOLS.get(call.name)

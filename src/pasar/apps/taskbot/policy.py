@@ -6,6 +6,9 @@
   user: the agent's first call of it is held, not run; the agent's next message lists it
   (naming the order id, or the new address's zip for a user address); the user's next message
   is an explicit yes; then the same call runs, once. Any other write is held in its place.
+- Nothing made up: an id, an email, a name or a zip code in a call's arguments must have been
+  said by the user or returned by a tool earlier in the conversation (``GROUNDED_ARGUMENTS``);
+  otherwise the call is refused and the agent told to ask the user.
 The argument rules of each write (status, same product, gift card balance...) are checked by the
 store functions themselves (``pasar.commerce.orders``).
 """
@@ -66,6 +69,20 @@ NOT_YES = (
     "teka",
     "huwag",
     "wag",
+)
+# Arguments whose values only the user or a tool's result can give.
+GROUNDED_ARGUMENTS = (
+    "email",
+    "first_name",
+    "last_name",
+    "zip",
+    "user_id",
+    "order_id",
+    "payment_method_id",
+    "product_id",
+    "item_id",
+    "item_ids",
+    "new_item_ids",
 )
 AUTH_TOOLS = {"find_user_id_by_email", "find_user_id_by_name_zip"}
 OPEN_TOOLS = AUTH_TOOLS | {

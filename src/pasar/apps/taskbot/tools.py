@@ -109,7 +109,7 @@ def get_user_details(db: Store, user_id: str) -> dict[str, Any]:
     """Get a user's profile: name, address, email, payment methods and order ids.
 
     Args:
-        user_id: e.g. 'sara_doe_496'.
+        user_id: as find_user_id_by_email or find_user_id_by_name_zip returned it.
     """
     return get_user(db, user_id=user_id)
 
@@ -119,7 +119,7 @@ def get_order_details(db: Store, order_id: str) -> dict[str, Any]:
     """Get an order's status, items, address, fulfillments and payments.
 
     Args:
-        order_id: e.g. '#W0000000'.
+        order_id: '#W' and 7 digits, as the user or a tool gave it.
     """
     return get_order(db, order_id=order_id)
 
@@ -217,7 +217,7 @@ def cancel_pending_order(db: Store, order_id: str, reason: Reason) -> dict[str, 
     """Cancel a pending order; payments are refunded to their methods (gift cards at once).
 
     Args:
-        order_id: e.g. '#W0000000'.
+        order_id: '#W' and 7 digits, as the user or a tool gave it.
     """
     return orders.cancel_pending_order(db, order_id=order_id, reason=reason)
 
@@ -236,7 +236,7 @@ def modify_pending_order_address(
     """Change the shipping address of a pending order (address2 may be '').
 
     Args:
-        order_id: e.g. '#W0000000'.
+        order_id: '#W' and 7 digits, as the user or a tool gave it.
     """
     return orders.modify_pending_order_address(
         db,
@@ -257,7 +257,7 @@ def modify_pending_order_items(
     """Swap items of a pending order for other options of the same products (once per order).
 
     Args:
-        order_id: e.g. '#W0000000'.
+        order_id: '#W' and 7 digits, as the user or a tool gave it.
         new_item_ids: One per item id, in the same order.
         payment_method_id: Pays or gets the price difference.
     """
@@ -277,8 +277,8 @@ def modify_pending_order_payment(
     """Pay a pending order with another of the user's payment methods.
 
     Args:
-        order_id: e.g. '#W0000000'.
-        payment_method_id: e.g. 'credit_card_0000000'.
+        order_id: '#W' and 7 digits, as the user or a tool gave it.
+        payment_method_id: one of the user's payment methods (get_user_details).
     """
     return orders.modify_pending_order_payment(
         db, order_id=order_id, payment_method_id=payment_method_id
@@ -299,7 +299,7 @@ def modify_user_address(
     """Change a user's default address (address2 may be '').
 
     Args:
-        user_id: e.g. 'sara_doe_496'.
+        user_id: as find_user_id_by_email or find_user_id_by_name_zip returned it.
     """
     return orders.modify_user_address(
         db,
@@ -320,7 +320,7 @@ def return_delivered_order_items(
     """Return items of a delivered order; the refund goes to the original method or a gift card.
 
     Args:
-        order_id: e.g. '#W0000000'.
+        order_id: '#W' and 7 digits, as the user or a tool gave it.
         payment_method_id: Gets the refund.
     """
     return orders.return_delivered_order_items(
@@ -335,7 +335,7 @@ def exchange_delivered_order_items(
     """Exchange items of a delivered order for other options of the same products (once).
 
     Args:
-        order_id: e.g. '#W0000000'.
+        order_id: '#W' and 7 digits, as the user or a tool gave it.
         new_item_ids: One per item id, in the same order.
         payment_method_id: Pays or gets the price difference.
     """
