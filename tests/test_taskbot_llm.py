@@ -412,3 +412,10 @@ def test_a_reply_to_a_held_write_asks_for_the_yes_naming_the_order(template: Sto
     env.agent_says(reply)
     agent.respond(said(env, "Ya"))
     assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"
+
+
+def test_an_empty_answer_is_not_sent_and_is_sampled_again(template: Store) -> None:
+    env = Environment(episode_store(template))
+    engine = ScriptedEngine(["", "How can I help?"])
+    assert LLMAgent(engine, env).respond(said(env, "Hi")) == "How can I help?"
+    assert engine.temperatures == [0.0, RETRY_TEMPERATURE]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pasar.apps.taskbot.tools import tool_schemas
-from pasar.models.schema import tools_system_message, type_text
+from pasar.models.schema import parse_tool_output, tools_system_message, type_text
 
 
 def test_types_read_as_signatures():
@@ -72,3 +72,15 @@ def test_tool_choice_none_constrains_a_local_model_to_a_reply():
     assert "tool_calls" in str(engine.schemas[1])
     with pytest.raises(ValueError, match="tool_choice='required'"):
         engine.chat(ask, tools=tools, tool_choice="required")  # type: ignore[arg-type]
+
+
+def test_an_answer_cut_short_by_max_tokens_gives_the_reply_so_far_and_no_json():
+    """A reply cut inside its string keeps its words (escapes decoded, a half escape dropped);
+    a call cut in half is no reply at all (it used to reach the user as raw JSON)."""
+    assert parse_tool_output('{"content": "Your order #W1 is on its wa') == (
+        "Your order #W1 is on its wa",
+        [],
+    )
+    assert parse_tool_output('{"content": "Line\\nTwo \\u00') == ("Line\nTwo ", [])
+    assert parse_tool_output('{"tool_calls": [{"name": "get_order_details", "argu') == ("", [])
+    assert parse_tool_output('{"content": "Done."}') == ("Done.", [])

@@ -7,12 +7,13 @@ JSON schemas become llama.cpp grammars; the chat template comes from the GGUF's 
 Tools take one of two forms (``tool_format``). ``json``, for every model: pasar's portable
 protocol (``schema.py``): the tool list in a system message, and the answer constrained to JSON
 that is either calls or a reply; tool results in the ``tool`` role where the chat template has
-one (Qwen2.5: a ``<tool_response>`` turn), else as user messages. ``template``, for models whose chat template renders tools in
-the Hermes form (Qwen2.5, and others that write ``<tool_call>`` tags): the template itself
-renders the tool list, earlier calls and ``tool`` results in the roles the model was trained
-on; the answer is free text until the model opens ``<tool_call>`` (or opens the answer with
-``{``: Qwen2.5-Coder writes calls as bare JSON), and from there a lazy grammar holds it to one
-valid call of one of the tools (what llama.cpp's server does with ``--jinja``).
+one (Qwen2.5: a ``<tool_response>`` turn), else as user messages. ``template``, for models whose
+chat template renders tools in the Hermes form (Qwen2.5, and others that write ``<tool_call>``
+tags): the template itself renders the tool list, earlier calls and ``tool`` results in the
+roles the model was trained on; the answer is free text until the model opens ``<tool_call>``
+(or opens the answer with ``{``: Qwen2.5-Coder writes calls as bare JSON), and from there a lazy
+grammar holds it to one valid call of one of the tools (what llama.cpp's server does with
+``--jinja``).
 Sampling is plain temperature + top-p (llama.cpp's extra top-k and min-p filters are switched
 off so that the same settings mean the same thing on every engine). The one exception is the
 repetition penalty, a property of the model (its card in ``embedded.py``; 1.0 = off): without

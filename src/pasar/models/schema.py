@@ -171,13 +171,30 @@ def with_tools(
     return rendered
 
 
+CUT_REPLY = re.compile(r'^\s*\{\s*"content"\s*:\s*"(?P<text>.*)$', re.DOTALL)
+
+
+def cut_reply(text: str) -> str:
+    """What a constrained answer cut short by max_tokens said: the reply's text so far; nothing
+    from a cut call (half a call is not a reply, and JSON is no message for a user)."""
+    match = CUT_REPLY.match(text)
+    if match is None:
+        return ""
+    said = match.group("text").rstrip("\\")  # an escape cut in half
+    while said:
+        try:
+            return str(json.loads(f'"{said}"'))
+        except json.JSONDecodeError:
+            said = said[:-1]  # a \u escape cut in half
+    return ""
+
+
 def parse_tool_output(text: str) -> tuple[str, list[ToolCall]]:
     """Split constrained tool-mode output into (reply text, tool calls)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        # Output cut short by max_tokens: keep what was said as text.
-        return text, []
+        return cut_reply(text), []
     if "tool_calls" in data:
         calls = [
             ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=c["name"], arguments=c["arguments"])

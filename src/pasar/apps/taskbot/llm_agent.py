@@ -174,6 +174,9 @@ class LLMAgent:
                 break
             if not result.tool_calls:
                 reply = result.text.strip()
+                if not reply:  # nothing to say: an answer cut short inside a call, say
+                    temperature = max(temperature, RETRY_TEMPERATURE)
+                    continue
                 if self._said_before(reply):
                     self.messages.append({"role": "assistant", "content": reply})
                     self.messages.append({"role": "user", "content": self._repeat_note(text)})
