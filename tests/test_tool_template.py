@@ -16,11 +16,14 @@ from pasar.models.embedded import QWEN_05B, SMOLLM2, find_model_file, install_mo
 from pasar.models.llamacpp import (
     BARE_CALL_PATTERN,
     LlamaCppEngine,
+    chat_template,
+    handles_tool_role,
     parse_tool_call_tags,
     template_messages,
     tool_call_grammar,
     unsafe_call_openers,
 )
+from pasar.models.schema import with_tools
 
 ORDER_TOOL = {
     "type": "function",
@@ -212,3 +215,37 @@ def test_the_measured_format_is_each_cards_default(qwen: LlamaCppEngine) -> None
     assert CARDS["qwen2.5-coder-1.5b-instruct"].tool_format == "json"
     with load_engine(QWEN_05B.name, n_ctx=512) as engine:
         assert engine.tool_format == "template" and engine.native_tools
+
+
+def test_the_json_protocol_gives_tool_results_in_the_tool_role_where_the_template_has_one(
+    qwen, embedded_gguf: Path
+):
+    """pasar's JSON protocol on Qwen2.5: a tool result reaches the model in its template's
+    `<tool_response>` turn, the form it was trained to read as its call's answer; on SmolLM2,
+    whose template has no tool role, as a user message."""
+    messages = [
+        {"role": "user", "content": "Where is #W1?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_order_details", "arguments": '{"order_id": "#W1"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "pending"}'},
+    ]
+    assert qwen.tool_role
+    shown = with_tools(messages, [ORDER_TOOL], qwen.tool_role)
+    prompt = chat_template(qwen.llm)(messages=shown).prompt
+    assert '<tool_response>\n{"status": "pending"}\n</tool_response>' in prompt
+    assert '{"tool_calls": [{"name": "get_order_details"' in prompt
+    smol = llama_cpp.Llama(str(embedded_gguf), vocab_only=True, verbose=False)
+    assert not handles_tool_role(smol.metadata.get("tokenizer.chat_template"))
+    assert with_tools(messages, [ORDER_TOOL])[-1] == {
+        "role": "user",
+        "content": 'Tool result: {"status": "pending"}',
+    }

@@ -146,6 +146,7 @@ class Engine(ABC):
 
     kind: ClassVar[str]
     native_tools: bool = False  # tools reach _complete as given (else: constrained JSON)
+    tool_role: bool = False  # its chat template renders ``tool`` messages (else: as user text)
     reads_images: ClassVar[bool] = False  # image content parts reach _complete/_stream as given
     spec: ModelSpec | None = None
     _version: str | None = None
@@ -218,7 +219,10 @@ class Engine(ABC):
             if schema is not None:
                 raise ValueError("give either tools or json_schema, not both")
             result = self._complete(
-                with_tools(checked, tools), params, tool_choice_schema(tools, tool_choice), None
+                with_tools(checked, tools, self.tool_role),
+                params,
+                tool_choice_schema(tools, tool_choice),
+                None,
             )
             result.text, result.tool_calls = parse_tool_output(result.text)
             if result.tool_calls:

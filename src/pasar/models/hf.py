@@ -26,6 +26,7 @@ from transformers import (
 
 from pasar.errors import ContextLengthError, InvalidSchemaError
 from pasar.models.engine import Engine, SamplingParams
+from pasar.models.schema import handles_tool_role
 from pasar.models.types import ChatChunk, ChatResult, FinishReason, Message, Usage
 
 
@@ -79,6 +80,7 @@ class HFEngine(Engine):
         # transformers' type stubs are too loose/wrong for mypy to help here.
         self.model: Any = model
         self.tokenizer: Any = tokenizer
+        self.tool_role = handles_tool_role(getattr(self.tokenizer, "chat_template", None))
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # generation continues on the right

@@ -6,7 +6,8 @@ JSON schemas become llama.cpp grammars; the chat template comes from the GGUF's 
 
 Tools take one of two forms (``tool_format``). ``json``, for every model: pasar's portable
 protocol (``schema.py``): the tool list in a system message, and the answer constrained to JSON
-that is either calls or a reply. ``template``, for models whose chat template renders tools in
+that is either calls or a reply; tool results in the ``tool`` role where the chat template has
+one (Qwen2.5: a ``<tool_response>`` turn), else as user messages. ``template``, for models whose chat template renders tools in
 the Hermes form (Qwen2.5, and others that write ``<tool_call>`` tags): the template itself
 renders the tool list, earlier calls and ``tool`` results in the roles the model was trained
 on; the answer is free text until the model opens ``<tool_call>`` (or opens the answer with
@@ -34,7 +35,7 @@ from pasar.cache import BoundedCache
 from pasar.errors import InvalidSchemaError
 from pasar.models.batching import DecodeLoop, Generation, Request
 from pasar.models.engine import REQUESTER, Engine, SamplingParams
-from pasar.models.schema import tool_choice_schema
+from pasar.models.schema import handles_tool_role, tool_choice_schema
 from pasar.models.types import ChatChunk, ChatResult, Message, ToolCall, Usage
 
 GRAMMAR_CACHE_ITEMS = 64  # compiled JSON-schema grammars kept per engine
@@ -84,6 +85,7 @@ class LlamaCppEngine(Engine):
             self.llm, slots=parallel, n_ctx=n_ctx, n_threads=n_threads, queue_limit=queue_limit
         )
         self._template = chat_template(self.llm)
+        self.tool_role = handles_tool_role(self.llm.metadata.get("tokenizer.chat_template"))
         if tool_format == "template" and not renders_tool_calls(self.llm):
             raise ValueError(
                 f"{name}'s chat template does not render tools as <tool_call> tags: use "

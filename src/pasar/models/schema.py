@@ -9,6 +9,7 @@ cannot emit a malformed call. Remote servers get ``tools`` natively.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -133,17 +134,31 @@ def tools_system_message(tools: list[dict[str, Any]]) -> Message:
     return {"role": "system", "content": "\n".join(lines)}
 
 
-def with_tools(messages: list[Message], tools: list[dict[str, Any]]) -> list[Message]:
+def handles_tool_role(template: str | None) -> bool:
+    """Whether a chat template renders messages of the ``tool`` role itself (Qwen2.5's and
+    Llama 3's do; SmolLM2's and Gemma 3's do not)."""
+    return template is not None and re.search(r"""role\s*==\s*["']tool["']""", template) is not None
+
+
+def with_tools(
+    messages: list[Message], tools: list[dict[str, Any]], tool_role: bool = False
+) -> list[Message]:
     """The messages as a local model sees them when given tools.
 
-    Earlier assistant tool calls and tool results are rendered as text, since small models'
-    chat templates have no tool roles.
+    Earlier assistant tool calls are rendered as the JSON the model writes. Tool results stay
+    in the ``tool`` role where the model's chat template has one (``tool_role``: Qwen2.5's
+    renders it as a ``<tool_response>``, the form the model was trained to read as its call's
+    answer); otherwise they become user messages ("Tool result: ..."), since many small models'
+    templates have no tool role.
     """
     rendered: list[Message] = [tools_system_message(tools)]
     for message in messages:
         if message.get("role") == "tool":
+            content = message.get("content", "")
             rendered.append(
-                {"role": "user", "content": f"Tool result: {message.get('content', '')}"}
+                {"role": "tool", "content": content}
+                if tool_role
+                else {"role": "user", "content": f"Tool result: {content}"}
             )
         elif message.get("role") == "assistant" and message.get("tool_calls"):
             calls = [
