@@ -66,22 +66,6 @@ pending order -> modify_pending_order_payment; its items -> modify_pending_order
 address -> modify_pending_order_address; the user's default address -> modify_user_address;
 return delivered items -> return_delivered_order_items; exchange them ->
 exchange_delivered_order_items (find the new item's id with get_product_details).
-How a conversation goes (another user; <...> stands for what the user or a tool gave):
-  User: I want to return something.
-  You reply: I can help. First, what is your email, or your name and zip code?
-  User: <email>
-  You call find_user_id_by_email(email=<email>) -> <user id>
-  You call get_user_details(user_id=<user id>) -> the profile, with orders and payment methods
-  You reply: Thank you, <first name>. Which order is it, and which items?
-  User: <order id>, the <item>.
-  You call get_order_details(order_id=<order id>) -> the items, with their item ids
-  You call return_delivered_order_items(order_id=<order id>, item_ids=[<item id>],
-    payment_method_id=<payment method id from the profile>) -> held, waiting for the yes
-  You reply: I will return the <item> of order <order id>, refunded to <payment method>.
-    Shall I proceed (yes/no)?
-  User: yes
-  You call return_delivered_order_items with the same arguments -> done
-  You reply: Done: the <item> of order <order id> is being returned.
 Reply in {language}."""
 
 
