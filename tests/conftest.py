@@ -16,6 +16,9 @@ from pasar.config import get_settings
 from pasar.models.embedded import find_embedded_gguf
 
 TESTS = Path(__file__).parent
+# Whole lines in the CLI's messages, in this process as in subprocesses: rich reads the width
+# once, when pasar.cli.output's consoles are made (at the first import, during collection).
+os.environ["COLUMNS"] = "200"
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Tests run in one worker per core (pytest-xdist, `-n auto` in pyproject): each worker

@@ -75,7 +75,9 @@ def test_llm_agent_episode_on_the_embedded_model(engine, template: Store) -> Non
     replies = [m["content"] for m in episode.transcript if m["role"] == "assistant"]
     assert replies and all(isinstance(r, str) for r in replies)
     calls = [m for m in episode.transcript if m["role"] == "tool"]
-    for call in calls:  # constrained decoding: only known tools, with schema-valid arguments
+    # Constrained decoding: only known tools, with schema-valid arguments (the agent's own
+    # hand-over when the step budget is spent is not the model's call).
+    for call in [c for c in calls if c["name"] != "transfer_to_human_agents"]:
         assert call["name"] in NEEDED
         TOOLS[call["name"]].arguments.model_validate(call["arguments"])
     # Whatever the model does, the policy holds: no write succeeds without a yes before it.
