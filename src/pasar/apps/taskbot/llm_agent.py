@@ -8,8 +8,8 @@ before, below), hands the user to a human itself, or ``max_steps`` (the step bud
 user turn) runs out; then the user is transferred to a human, with a summary.
 
 A read repeated with the same arguments is not run again: the model is told it was answered,
-what it returned, and to reply (small models otherwise loop on one
-call until the budget is gone). The memory of answered reads is cleared by every write.
+what it returned, and to reply (small models otherwise loop on one call until the budget is
+gone). The memory of answered reads is cleared by every write.
 
 A reply the agent already gave in this conversation (the same words, whatever the case and
 spacing) is not sent either: small models copy their own first reply into every later turn.
@@ -23,10 +23,11 @@ A call that failed (refused by the policy, or an error) repeated in the same use
 run again either: the model is told it was tried. After any of these repeats (answered, held,
 tried), the model's next step may only reply (``tool_choice="none"``): small models otherwise
 make the same call until the budget is gone.
-The retry after a repeated reply is sampled (``RETRY_TEMPERATURE``): greedy decoding writes the
-same words again. A reply after a write was held must ask for the yes and name what it covers
-(the order id, or the new zip): when the model lists the change and stops, the question is
-added in the user's language (``CONFIRM``).
+
+The retry after a repeated reply (or an empty answer) is sampled (``RETRY_TEMPERATURE``): greedy
+decoding writes the same words again. A reply after a write was held must ask for the yes and
+name what it covers (the order id, or the new zip): when the model lists the change and stops,
+the question is added in the user's language (``CONFIRM``).
 
 When the model calls ``transfer_to_human_agents`` and the environment runs it, the turn ends
 with the transfer reply; ``transferred`` tells the evaluation the conversation is over.
