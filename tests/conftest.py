@@ -20,7 +20,8 @@ TESTS = Path(__file__).parent
 # once, when pasar.cli.output's consoles are made (at the first import, during collection).
 os.environ["COLUMNS"] = "200"
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
+WORKER = os.environ.get("PYTEST_XDIST_WORKER") is not None
+if WORKER:
     # Tests run in one worker per core (pytest-xdist, `-n auto` in pyproject): each worker
     # computes on one thread, so two workers never fight over a core. llama.cpp's OpenMP threads
     # spin while they wait: two 2-thread engines on 2 cores slow each other many times over.
@@ -28,18 +29,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PASAR_THREADS"):
         os.environ[variable] = "1"
 # llama.cpp engines the tests build themselves take this (None: llama-cpp-python's default).
-THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else None
+THREADS = 1 if WORKER else None
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
 
 
 def run_pasar(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """The pasar command in a subprocess, as a user runs it (wide terminal for whole lines)."""
+    """The pasar command in a subprocess, as a user runs it (COLUMNS above: whole lines)."""
     return subprocess.run(
         [sys.executable, "-m", "pasar.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -51,7 +51,7 @@ def invoke_pasar(*args: str, input: str | None = None) -> subprocess.CompletedPr
 
     from pasar.cli.main import app
 
-    result = CliRunner().invoke(app, list(args), input=input, env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, list(args), input=input)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
