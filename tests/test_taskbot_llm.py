@@ -20,7 +20,7 @@ from pasar.apps.taskbot.llm_agent import (
 )
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.apps.taskbot.scenarios import load_scenarios
-from pasar.apps.taskbot.simulator import SimulatedUser, load_tasks
+from pasar.apps.taskbot.simulator import AGENT_TURN, USER_TEMPERATURE, SimulatedUser, load_tasks
 from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT
 from pasar.data.feedback import feedback_rows
 from pasar.data.redact import redact_rows
@@ -121,11 +121,13 @@ class ScriptedEngine(Engine):
         self.script = list(script)
         self.seen: list[list[dict]] = []
         self.temperatures: list[float] = []
+        self.seeds: list[int | None] = []
         self.tools_offered: list[bool] = []
 
     def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
         self.seen.append(list(messages))
         self.temperatures.append(params.temperature)
+        self.seeds.append(params.seed)
         self.tools_offered.append(tools is not None)
         step = self.script.pop(0)
         if isinstance(step, str):
@@ -421,3 +423,20 @@ def test_an_empty_answer_is_not_sent_and_is_sampled_again(template: Store) -> No
     engine = ScriptedEngine(["", "How can I help?"])
     assert LLMAgent(engine, env).respond(said(env, "Hi")) == "How can I help?"
     assert engine.temperatures == [0.0, RETRY_TEMPERATURE]
+
+
+def test_the_simulated_user_is_shown_the_agent_as_the_agent_and_samples_per_trial() -> None:
+    """The agent's turns reach the user model labelled as the agent's (the 1.5B, shown them
+    bare, greeted back as the agent in 7 of 12 episodes); each trial samples with its seed."""
+    task = load_tasks(SHARED_DATA / "retail" / "tasks_train.json")[0]
+    engine = ScriptedEngine(["Hi, I want to exchange a few items.", "It is yusuf@example.com"])
+    user = SimulatedUser(engine, task, temperature=USER_TEMPERATURE, seed=3)
+    assert user.first() == "Hi, I want to exchange a few items."
+    assert user.reply("What is your email?") == "It is yusuf@example.com"
+    shown = [m for m in engine.seen[1] if m["role"] == "user"]
+    assert [m["content"] for m in shown] == [
+        AGENT_TURN.format(text="Hi! How can I help you today?"),
+        AGENT_TURN.format(text="What is your email?"),
+    ]
+    assert shown[0]["content"].startswith("The agent says: ")
+    assert engine.temperatures == [USER_TEMPERATURE] * 2 and engine.seeds == [3, 3]

@@ -89,14 +89,24 @@ def eval_command(
     from pasar.apps.taskbot.environment import load_template
     from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
     from pasar.apps.taskbot.scenarios import load_scenarios
-    from pasar.apps.taskbot.simulator import SimulatedUser, is_tau2_file, load_tasks
+    from pasar.apps.taskbot.simulator import (
+        USER_TEMPERATURE,
+        SimulatedUser,
+        is_tau2_file,
+        load_tasks,
+    )
 
     if not scenarios.exists():
         raise ValueError(f"{scenarios}: no such file (see examples/taskbot/scenarios.json)")
     if is_tau2_file(json.loads(scenarios.read_text())):
         simulator = _engine(user_model or model, engine, n_ctx)
         cases = [
-            task_case(t, lambda task, trial: SimulatedUser(simulator, task, seed=trial))
+            task_case(
+                t,
+                lambda task, trial: SimulatedUser(
+                    simulator, task, temperature=USER_TEMPERATURE, seed=trial
+                ),
+            )
             for t in load_tasks(scenarios)
         ]
     else:

@@ -25,6 +25,12 @@ information you are asked for, one piece at a time. Never make up an email, an o
 address you were not given. When your request is done, or cannot be done, write ###STOP###."""
 
 
+# The simulated user samples (seed = the trial's number), so the trials of one task differ as
+# real users do and pass^k measures consistency; the agent under test stays greedy.
+USER_TEMPERATURE = 0.7
+AGENT_TURN = "The agent says: {text}\n\nWrite your next message as the customer."
+
+
 @dataclass(frozen=True)
 class Task:
     id: str
@@ -91,10 +97,11 @@ class SimulatedUser:
 
     def first(self) -> str:
         # The agent greets first in tau2-bench; the simulator answers that greeting.
-        self.messages.append({"role": "user", "content": "Hi! How can I help you today?"})
-        return self._next()
+        return self.reply("Hi! How can I help you today?")
 
     def reply(self, agent_text: str) -> str:
-        # Roles are flipped: the agent's messages are the simulator's "user" turns.
-        self.messages.append({"role": "user", "content": agent_text})
+        # Roles are flipped: the agent's messages are the simulator's "user" turns, labelled as
+        # the agent's, with a reminder of whom to play (an instruct model answers a "user" turn
+        # as the assistant: the 1.5B greeted back as the agent, or echoed its question).
+        self.messages.append({"role": "user", "content": AGENT_TURN.format(text=agent_text)})
         return self._next()
