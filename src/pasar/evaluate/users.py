@@ -67,12 +67,13 @@ def simulate_users(
         raise ValueError(f"correct_share={correct_share}: give a share between 0 and 1")
     if correct_share > 0 and baseline is None:
         raise ValueError("corrections come from a baseline model: name one, or correct_share=0")
-    rows = [json.loads(line) for line in progress.open()] if progress and progress.exists() else []
+    lines = progress.read_text().splitlines() if progress and progress.exists() else []
+    rows = [json.loads(line) for line in lines]
     done = {row["prompt"] for row in rows}
     for i, prompt in enumerate(tqdm(prompts, desc="simulated users", unit="prompt")):
-        rng = random.Random(f"{seed}:{prompt['id']}")  # who corrects: the same after a resume
         if prompt["id"] in done:
             continue
+        rng = random.Random(f"{seed}:{prompt['id']}")  # who corrects: the same after a resume
         options = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed + i}
         reply = _answer(client, model, prompt, options)
         text = reply["choices"][0]["message"].get("content") or ""

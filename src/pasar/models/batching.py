@@ -119,6 +119,12 @@ def held_back(text: str, stops: Sequence[str]) -> int:
     return longest
 
 
+def utf8_decoder() -> codecs.IncrementalDecoder:
+    """Token bytes to text; a model may write bytes that are not UTF-8: shown as U+FFFD, not
+    an error."""
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+
 class Slot:
     """One sequence of the llama.cpp context: what its cache holds and who is using it."""
 
@@ -131,9 +137,7 @@ class Slot:
         self.sampler: internals.LlamaSampler | None = None
         self.generated = 0
         self.text = ""  # decoded and not yet sent (it may begin a stop string)
-        self.decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")(
-            errors="replace"
-        )  # a model may write bytes that are not UTF-8: shown as U+FFFD, not an error
+        self.decoder = utf8_decoder()
         self.first_token_at: float | None = None
         self.last_used = 0.0
 
@@ -315,7 +319,7 @@ class DecodeLoop:
         self.prompt_tokens_cached += shared
         slot.request = request
         slot.generated, slot.text, slot.first_token_at = 0, "", None
-        slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        slot.decoder = utf8_decoder()
         slot.sampler = self._sampler(request)
 
     def _sampler(self, request: Request) -> internals.LlamaSampler:

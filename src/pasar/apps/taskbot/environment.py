@@ -112,16 +112,16 @@ class Environment:
     # and the one they said yes to: a write runs only when it is exactly the confirmed one.
     proposed: Change | None = None
     confirmed: Change | None = None
-    # What the user said and what tools returned: the only places an id, an email or a name
-    # in a call's arguments may come from (GROUNDED_ARGUMENTS).
-    heard: list[str] = field(default_factory=list)
+    # What the user said and what tools returned, lower-cased: the only places an id, an email
+    # or a name in a call's arguments may come from (GROUNDED_ARGUMENTS).
+    heard: str = ""
     grounded: bool = True  # refuse made-up values (off only in unit tests of the other rules)
 
     def sign_in(self, user_id: str) -> None:
         """The customer the caller vouches for is this conversation's user."""
         get_user(self.db, user_id=user_id)  # NotFoundError when the store has no such user
         self.user_id = user_id
-        self.heard.append(user_id)
+        self._hear(user_id)
 
     # -- what was said -------------------------------------------------------------------------
     def agent_says(self, text: str) -> None:
@@ -130,7 +130,7 @@ class Environment:
     def user_says(self, text: str) -> None:
         """A yes confirms the held change, if the agent's last message named its target (the
         order id, or the new zip of a user address); any other message drops it."""
-        self.heard.append(text)
+        self._hear(text)
         proposed, self.proposed, self.confirmed = self.proposed, None, None
         if proposed is not None and is_affirmative(text):
             target = confirmation_target(proposed.name, proposed.arguments)
@@ -143,8 +143,11 @@ class Environment:
         observation = self._call(name, arguments)
         self.calls.append(CallRecord(name, arguments, observation))
         if not observation.error:
-            self.heard.append(observation.content)
+            self._hear(observation.content)
         return observation
+
+    def _hear(self, text: str) -> None:
+        self.heard += text.lower() + "\n"
 
     def execute(self, name: str, arguments: dict[str, Any]) -> Any:
         """Run a tool without the conversation policy (gold actions, tests). Raises errors."""
@@ -227,12 +230,11 @@ class Environment:
     def _unheard(self, arguments: dict[str, Any]) -> tuple[str, str] | None:
         """The first grounded argument whose value nobody in the conversation gave, if any
         (case and an order id's '#' aside)."""
-        heard = "\n".join(self.heard).lower()
         for key in GROUNDED_ARGUMENTS:
             value = arguments.get(key)
             for one in value if isinstance(value, list) else [value]:
                 text = str(one).strip().lower().lstrip("#")
-                if one is not None and text not in heard:
+                if one is not None and text not in self.heard:
                     return key, str(one)
         return None
 

@@ -189,12 +189,15 @@ class LLMAgent:
                 return reply
             call = result.tool_calls[0]  # the policy allows one call at a time
             self.messages.append(call_message(call))
-            observation = self._observe(call)
+            key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
+            observation = self._made_already(call, key)
+            if observation is None:
+                observation = self._run(call, key)
+            else:
+                tool_choice = "none"  # the model insists on a call made already: it must reply
             self.messages.append(
                 {"role": "tool", "tool_call_id": call.id, "content": observation.content}
             )
-            if observation.content.startswith(REPEATED_CALL):
-                tool_choice = "none"  # the model insists on a call made already: it must reply
             if call.name == "transfer_to_human_agents" and not observation.error:
                 return self._hand_over(f"{TRANSFER_TEXT}. PLEASE HOLD ON.")
         return self._transfer(text)
@@ -227,9 +230,9 @@ class LLMAgent:
             "to that message with what the tool results showed, or make a call."
         )
 
-    def _observe(self, call: ToolCall) -> Observation:
-        """Run the call, or say it was answered (a read) or held (a write) already."""
-        key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
+    def _made_already(self, call: ToolCall, key: str) -> Observation | None:
+        """What to tell the model instead of running a call it made already: it failed in this
+        turn, it was answered (a read), or it is held (a write); None for a new call."""
         if key in self.failed:
             return Observation(
                 f"{ALREADY_TRIED}: {call.name} with these arguments failed in this turn with: "
@@ -248,6 +251,10 @@ class LLMAgent:
                 "calling it again does nothing until they say yes. Reply to the user now: list "
                 "the change (naming the order, or the new address) and ask them to confirm."
             )
+        return None
+
+    def _run(self, call: ToolCall, key: str) -> Observation:
+        """Run the call through the environment and remember what it tells later calls."""
         observation = self.env.call(call.name, call.arguments)
         if observation.error:
             self.failed[key] = observation.content[:500]
