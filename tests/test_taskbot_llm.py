@@ -440,3 +440,24 @@ def test_the_simulated_user_is_shown_the_agent_as_the_agent_and_samples_per_tria
     ]
     assert shown[0]["content"].startswith("The agent says: ")
     assert engine.temperatures == [USER_TEMPERATURE] * 2 and engine.seeds == [3, 3]
+
+
+def test_every_repeated_call_the_agent_answers_for_the_model_is_labelled_down() -> None:
+    """Answered, held or already tried: each observation the agent writes instead of running a
+    call marks the answer that made the call (a repeated failed call was labelled up before)."""
+    from pasar.apps.taskbot.labels import answer_labels
+
+    messages = [{"id": "u", "role": "user", "content": "Hi"}]
+    for i, text in enumerate(["Already answered: x", "Already held: x", "Already tried: x"]):
+        call = {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        messages += [
+            {"id": f"a{i}", "role": "assistant", "model": "m", "content": "", "tool_calls": [call]},
+            {"id": f"t{i}", "role": "tool", "tool_call_id": f"c{i}", "content": text},
+        ]
+    messages.append({"id": "end", "role": "assistant", "model": "m", "content": "Done."})
+    assert answer_labels(messages, success=True) == {
+        "a0": "down",
+        "a1": "down",
+        "a2": "down",
+        "end": "up",
+    }

@@ -6,8 +6,8 @@ included) and writes its id into the episode. Labelling an episodes file then gi
 model's own answers in that conversation:
 
 * a thumbs down to every answer whose tool call came back as an error, a policy refusal,
-  "already answered" or "already held", and to every reply the agent did not send because it
-  repeated an earlier one (the failure is located there);
+  "already answered", "already held" or "already tried", and to every reply the agent did not
+  send because it repeated an earlier one (the failure is located there);
 * in an episode the judge passed (final database state and facts), a thumbs up to every other
   answer: the trajectory a smaller model should learn;
 * in an episode the judge failed with no located failure, a thumbs down to its last answer,
@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pasar.apps.taskbot.llm_agent import REPEATED_REPLY_NOTE
+from pasar.apps.taskbot.llm_agent import REPEATED_CALL, REPEATED_REPLY_NOTE
 from pasar.store.db import Store
 from pasar.store.interactions import add_feedback, get_conversation
 
 TAG = "taskbot-judge"
-FAILED = ("Error:", "Refused by policy:", "Already answered", "Already held")
+FAILED = ("Error:", "Refused by policy:", *REPEATED_CALL)
 
 
 def answer_labels(messages: list[dict[str, Any]], success: bool) -> dict[str, str]:

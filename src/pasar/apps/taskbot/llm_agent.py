@@ -81,8 +81,8 @@ CONFIRM = {
     "vi": "Tôi tiến hành thay đổi này ({target}) nhé, bạn xác nhận chứ (có/không)?",
     "tl": "Ituloy ko ba ang pagbabagong ito ({target}) (oo/hindi)?",
 }
-# How the observations of a call made already start (answered, held, failed in this turn);
-# after one, the next step may only reply.
+# How the observations of a call made already start (answered, held, failed in this turn):
+# ``labels.py`` marks the answer that made such a call down.
 ALREADY_TRIED = "Already tried"
 REPEATED_CALL = ("Already answered", "Already held", ALREADY_TRIED)
 # How the note on a repeated reply starts (``labels.py`` finds the repeated answer by it).
