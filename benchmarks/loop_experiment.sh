@@ -8,8 +8,10 @@
 #   benchmarks/loop_experiment.sh [OUT]        (OUT defaults to runs/loop-experiment)
 #
 # Sizes come from the environment (defaults: the issue's experiment; a smoke run sets them
-# small): STUDENT, BASELINE, PER_LANGUAGE (prompts per task and language), ROUNDS (BNF rounds,
-# the first off-policy), STEPS (optimizer steps per training run), BATCH, LR, MAX_TOKENS, PORT.
+# small): STUDENT, BASELINE, PER_LANGUAGE (prompts per task and language; 60 gives 308
+# held-out), USERS (simulated users per round, in turn from each task and language), ROUNDS
+# (BNF rounds, the first off-policy), STEPS (optimizer steps per training run), BATCH, LR,
+# MAX_TOKENS, PORT.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 "$here/scripts/setup"
@@ -19,6 +21,7 @@ out="$(realpath -m "${1:-runs/loop-experiment}")"
 student="${STUDENT:-qwen2.5-coder-0.5b-instruct}"
 baseline="${BASELINE:-qwen2.5-coder-1.5b-instruct}"
 per_language="${PER_LANGUAGE:-60}"
+users="${USERS:-240}"
 rounds="${ROUNDS:-3}"
 steps="${STEPS:-60}"
 batch="${BATCH:-4}"
@@ -47,13 +50,13 @@ measure() {  # name model: win rate against the baseline on the held-out prompts
     --prompts "$prompts" --split heldout --judge verifier --max-tokens "$max_tokens" \
     "${reuse[@]}" --out "$out/$1/winrate.json"
 }
-train() {  # method data output name; false (and the row left out) when there is no data
+train() {  # method data output name [flags]; false (and the row left out) when there is no data
   if [ ! -s "$2" ]; then
     echo "loop experiment: $2 has no rows; the row $4 is left out" >&2
     return 1
   fi
   [ -f "$3/report.json" ] || "$pasar" align "$1" --model "$student" --data "$2" --output "$3" \
-    --lora --max-steps "$steps" --batch-size "$batch" --learning-rate "$lr" --resume
+    --lora --max-steps "$steps" --batch-size "$batch" --learning-rate "$lr" --resume "${@:5}"
   [ -f "$3.gguf" ] || "$pasar" models export-gguf "$3" --out "$3.gguf" --name "$4"
 }
 only() {  # label file out: the BNF rows with that label only
@@ -69,7 +72,7 @@ for r in $(seq 1 "$rounds"); do
   dir="$out/round-$r"
   mkdir -p "$dir"
   [ -f "$dir/users.json" ] || "$pasar" feedback simulate --server "http://127.0.0.1:$port" \
-    --model "$model" --baseline "$baseline" --prompts "$prompts" --split train \
+    --model "$model" --baseline "$baseline" --prompts "$prompts" --split train --limit "$users" \
     --max-tokens "$max_tokens" --seed "$r" --out "$dir/users.json"
   for fmt in bnf sft dpo kto; do
     [ -f "$dir/$fmt.jsonl" ] || "$pasar" feedback export --format "$fmt" --model "$model" \
@@ -89,5 +92,9 @@ for row in "sft corrections" "dpo dpo" "kto kto" "bnf down" "bnf up"; do
   set -- $row
   train "$1" "$one/$2.jsonl" "$out/$1-$2" "$tag-$1-$2" && measure "$1-$2" "$tag-$1-$2"
 done
+# TRL DPO again with its reference computed live (the adapter switched off) instead of once
+# before training: BNF's reference pass is counted in its time, so both DPO costs are shown.
+train dpo "$one/dpo.jsonl" "$out/dpo-live-ref" "$tag-dpo-live-ref" --ref adapter &&
+  measure dpo-live-ref "$tag-dpo-live-ref"
 
 "$py" "$here/benchmarks/loop_table.py" "$out" --json "$out/table.json" --markdown "$out/table.md"

@@ -18,6 +18,7 @@ ROWS = [  # (row, folder holding winrate.json and the training report, training 
     *[(f"BNF round {r}", f"round-{r}/bnf", f"round-{r}/bnf.jsonl") for r in range(1, 10)],
     ("SFT on corrections (round-1 feedback)", "sft-corrections", "round-1/corrections.jsonl"),
     ("TRL DPO (round-1 pairs)", "dpo-dpo", "round-1/dpo.jsonl"),
+    ("TRL DPO, reference computed live", "dpo-live-ref", "round-1/dpo.jsonl"),
     ("TRL KTO (round-1 rows)", "kto-kto", "round-1/kto.jsonl"),
     ("BNF on thumbs down only (round 1)", "bnf-down", "round-1/down.jsonl"),
     ("BNF on thumbs up and corrections only (round 1)", "bnf-up", "round-1/up.jsonl"),
@@ -50,6 +51,7 @@ def table(run: Path) -> dict[str, Any]:
                 "train_s": trained["runtime_s"] if trained else None,
                 "total_s": trained.get("total_s") if trained else None,
                 "peak_memory_gib": trained.get("peak_memory_gib") if trained else None,
+                "flops_per_s": trained.get("flops_per_s") if trained else None,
             }
         )
     users = {}
@@ -70,7 +72,17 @@ def table(run: Path) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     languages = sorted({lang for r in result["rows"] for lang in r["by_language"]})
     tasks = sorted({task for r in result["rows"] for task in r["by_task"]})
-    head = ["row", "win rate [95% CI]", "W/T/L", *languages, *tasks, "rows", "train s", "GiB"]
+    head = [
+        "row",
+        "win rate [95% CI]",
+        "W/T/L",
+        *languages,
+        *tasks,
+        "rows",
+        "train s",
+        "GiB",
+        "GFLOP/s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result["rows"]:
         cells = [
@@ -82,6 +94,7 @@ def markdown(result: dict[str, Any]) -> str:
             "" if r["training_rows"] is None else str(r["training_rows"]),
             "" if r["total_s"] is None else f"{r['total_s']:.0f}",
             "" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.1f}",
+            "" if r["flops_per_s"] is None else f"{r['flops_per_s'] / 1e9:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -73,6 +73,8 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
     assert report["steps"] == 2 and report["data_format"] == "unpaired"
     # The cost of the run: training, and all of it (loading, reference pass) with peak memory.
     assert report["total_s"] > report["runtime_s"] > 0 and report["peak_memory_gib"] > 0.1
+    assert report["total_flos"] > 0
+    assert report["flops_per_s"] == pytest.approx(report["total_flos"] / report["runtime_s"], 0.02)
     # Registered with its lineage; its version names its own weights, not its base's.
     shown = json.loads(invoke_pasar("models", "show", "shop-bnf").stdout)
     lineage = shown["lineage"]

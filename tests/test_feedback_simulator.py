@@ -98,3 +98,22 @@ def test_the_cli_names_a_server_that_refuses(tmp_path) -> None:
     assert done.returncode == 2 and "cannot reach pasar serve at http://127.0.0.1:9" in (
         " ".join(done.stderr.split())
     )
+
+
+def test_a_limited_run_covers_every_task_and_language() -> None:
+    """`feedback simulate --limit N` takes prompts in turn from each task and language: the
+    first N of the file would be titles in English only (the file is grouped by task)."""
+    from pasar.evaluate.prompts import balanced
+
+    rows = [
+        {"id": f"{task}-{lang}-{i}", "task": task, "language": lang}
+        for task in ("title", "order")
+        for lang in ("en", "id", "th")
+        for i in range(5)
+    ]
+    taken = balanced(rows, 8)
+    assert [r["id"] for r in taken] == [
+        "title-en-0", "title-id-0", "title-th-0", "order-en-0", "order-id-0", "order-th-0",
+        "title-en-1", "title-id-1",
+    ]  # fmt: skip
+    assert balanced(rows, None) == rows and balanced(rows, 100) == rows

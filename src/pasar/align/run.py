@@ -218,6 +218,10 @@ def run_alignment(options: AlignOptions) -> dict[str, Any]:
         # Loading, reference log-probs computed before training (BNF) and training together.
         "total_s": round(time.perf_counter() - begun, 2),
         "peak_memory_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        # transformers' estimate (6 x parameters x tokens, frozen ones included): a yardstick
+        # for comparing runs, not a count of the operations a LoRA run performs.
+        "total_flos": trainer.state.total_flos,
+        "flops_per_s": round(trainer.state.total_flos / runtime) if runtime else None,
         "loss_on": "assistant turns"
         if getattr(trainer.args, "assistant_only_loss", False)
         else "all tokens",

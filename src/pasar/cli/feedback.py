@@ -135,7 +135,10 @@ def simulate_command(
     correct_share: Annotated[
         float, typer.Option(help="Share of thumbs-down answers a user tries to correct.")
     ] = 0.5,
-    limit: Annotated[int | None, typer.Option(help="Only the first N prompts.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="Only N prompts, taken in turn from each task and language."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seeds and who corrects.")] = 0,
     max_tokens: Annotated[int, typer.Option(help="Longest answer.")] = 128,
     temperature: Annotated[float, typer.Option(help="The student's sampling temperature.")] = 0.7,
@@ -153,10 +156,10 @@ def simulate_command(
 
     import httpx
 
-    from pasar.evaluate.prompts import read_prompts
+    from pasar.evaluate.prompts import balanced, read_prompts
     from pasar.evaluate.users import simulate_users
 
-    rows = read_prompts(prompts, split)[:limit]
+    rows = balanced(read_prompts(prompts, split), limit)
     key = os.environ.get(api_key_env)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = server.rstrip("/").removesuffix("/v1")  # an OpenAI base URL names /v1 too

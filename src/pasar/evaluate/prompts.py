@@ -14,7 +14,7 @@ sentences (translations) away from training. Tasks: ``title`` (a listing title),
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,23 @@ def read_prompts(path: Path, split: str = "all") -> list[dict[str, Any]]:
     if not rows:
         raise ValueError(f"{path} has no prompts in split {split!r}")
     return rows
+
+
+def balanced(rows: Sequence[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """The first ``limit`` rows taken in turn from each (task, language) group, in file order:
+    a limited run still covers every task and language evenly (``None``: all rows)."""
+    if limit is None or limit >= len(rows):
+        return list(rows)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["task"], row["language"]), []).append(row)
+    queues = list(groups.values())
+    taken: list[dict[str, Any]] = []
+    for depth in range(max(map(len, queues))):
+        taken += [queue[depth] for queue in queues if depth < len(queue)]
+        if len(taken) >= limit:
+            break
+    return taken[:limit]
 
 
 def verify(prompt: dict[str, Any], completion: str) -> Verdict:
