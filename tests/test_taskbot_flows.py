@@ -205,3 +205,27 @@ def test_cli_chat_changes_the_configured_store() -> None:
     assert "cancel_pending_order" in result.stdout and "'cancelled'" in result.stdout
     store = open_configured_store()
     assert get_order(store, order_id="#W9300146")["status"] == "cancelled"
+
+
+def test_sft_data_shows_tool_results_as_the_students_agent_does(tmp_path: Path) -> None:
+    """With --model, tool results are in the tool role when the student's chat template has one
+    (the agent gives them so: Qwen2.5 reads a <tool_response>), user messages when it has not."""
+    tasks = json.loads((SHARED_DATA / "retail" / "tasks_train.json").read_text())[:1]
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / "config.json").write_text("{}")
+    template = "{% for m in messages %}{% if m.role == 'tool' %}<tool_response>{% endif %}"
+    template += "{% endfor %}"
+    (student / "tokenizer_config.json").write_text(json.dumps({"chat_template": template}))
+
+    def roles(*model: str) -> list[str]:
+        out = tmp_path / "sft.jsonl"
+        args = ("--tasks", str(tmp_path / "tasks.json"), "--language", "en", "--out", str(out))
+        assert invoke_pasar("taskbot", "sft-data", *args, *model).returncode == 0
+        messages = json.loads(out.read_text().splitlines()[0])["messages"]
+        return [m["role"] for m in messages if m["content"].startswith(("Tool result:", '{"'))]
+
+    assert "tool" in roles("--model", str(student)) and "user" not in roles("--model", str(student))
+    assert "tool" not in roles() and "user" in roles()
+    assert "tool" not in roles("--model", "smollm2-135m-instruct")  # its template has no tool role

@@ -198,19 +198,30 @@ def sft_data(
     render: Annotated[
         str, typer.Option(help="local (what a local engine sees and emits) or openai (tool roles).")
     ] = "local",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="The student (local render): tool results in the tool role when its chat "
+            "template has one, as the agent gives them to it; without it, as user messages."
+        ),
+    ] = None,
     db: Db = None,
 ) -> None:
     """Turn tasks into SFT trajectories: gold tool calls with user and agent turns, in several
-    languages; scenarios add the flows agent's passing episodes, corrections included."""
+    languages; scenarios add the flows agent's passing episodes, corrections included.
+    Give the student with --model so the data shows tool results as its agent will."""
     from pasar.apps.taskbot.environment import load_template
     from pasar.apps.taskbot.scenarios import load_scenarios
     from pasar.apps.taskbot.sft import sft_rows
     from pasar.apps.taskbot.simulator import is_tau2_file, load_tasks
     from pasar.data.files import write_jsonl
     from pasar.languages import LANGUAGE_NAMES
+    from pasar.models.registry import chat_template, resolve_model
+    from pasar.models.schema import handles_tool_role
 
     if render not in ("local", "openai"):
         raise ValueError(f"--render {render!r}: use local or openai")
+    tool_role = model is not None and handles_tool_role(chat_template(resolve_model(model)))
     languages = tuple(language or LANGUAGE_NAMES)
     unknown = set(languages) - set(LANGUAGE_NAMES)
     if unknown:
@@ -229,11 +240,13 @@ def sft_data(
         tasks=task_list,
         languages=languages,
         render=render,  # type: ignore[arg-type]
+        tool_role=tool_role,
     )
     n = write_jsonl(rows, out)
     console.print(
         f"{n} trajectories ({len(scenario_list)} scenarios, {len(task_list)} tasks x "
         f"{len(languages)} languages) -> {out}"
+        + (f"; tool results in {model}'s tool role" if tool_role else "")
     )
 
 

@@ -395,6 +395,23 @@ def require_weights(spec: ModelSpec) -> None:
     )
 
 
+def chat_template(spec: ModelSpec) -> str | None:
+    """The chat template a model's weights carry (a GGUF's metadata, a Hugging Face folder's
+    tokenizer files), without loading the model; None when it has none or is not local."""
+    source = Path(spec.source)
+    if source.is_file() and source.suffix == ".gguf":
+        from gguf import GGUFReader
+
+        field = GGUFReader(source).fields.get("tokenizer.chat_template")
+        return None if field is None else bytes(field.parts[field.data[0]]).decode("utf-8")
+    if (source / "chat_template.jinja").is_file():
+        return (source / "chat_template.jinja").read_text(encoding="utf-8")
+    if (source / "tokenizer_config.json").is_file():
+        template = json.loads((source / "tokenizer_config.json").read_text()).get("chat_template")
+        return template if isinstance(template, str) else None
+    return None
+
+
 def load_engine(
     name: str | ModelSpec | None = None,
     *,

@@ -8,8 +8,10 @@ Two sources:
   what the user knows, in first person) and agent turns from the flows' templates, in each
   requested language (the user's request stays in English, as the task gives it).
 
-``render="local"`` writes what a local engine sees and emits: the tool list as a system message
-and every assistant turn as the constrained JSON ({"tool_calls": [...]} or {"content": ...});
+``render="local"`` writes what a local engine sees and emits: the tool list as a system message,
+every assistant turn as the constrained JSON ({"tool_calls": [...]} or {"content": ...}) and
+tool results in the ``tool`` role when the student's chat template has one (``tool_role``), as
+user messages otherwise;
 ``render="openai"`` keeps OpenAI tool messages (``tool_calls``, ``tool`` role) with a ``tools``
 column, for models whose chat template handles tools.
 """
@@ -168,11 +170,11 @@ def task_trajectory(task: Task, template: Store, language: str) -> list[Message]
     return messages
 
 
-def render_row(messages: list[Message], render: Render) -> dict[str, Any]:
+def render_row(messages: list[Message], render: Render, tool_role: bool = False) -> dict[str, Any]:
     tools = tool_schemas()
     if render == "openai":
         return {"messages": messages, "tools": tools}
-    rendered = with_tools(local_history(messages), tools)
+    rendered = with_tools(local_history(messages), tools, tool_role)
     return {"messages": [{"role": m["role"], "content": m["content"]} for m in rendered]}
 
 
@@ -183,14 +185,16 @@ def sft_rows(
     tasks: list[Task],
     languages: tuple[str, ...],
     render: Render = "local",
+    tool_role: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Trajectories from scenarios (passing flows episodes) and tasks (every language)."""
     for scenario in scenarios:
         messages = scenario_trajectory(scenario, template)
         if messages is not None:
-            yield {**render_row(messages, render), "source": scenario.id}
+            yield {**render_row(messages, render, tool_role), "source": scenario.id}
     for task in tasks:
         for language in languages:
             messages = task_trajectory(task, template, language)
             if messages is not None:
-                yield {**render_row(messages, render), "source": f"tau2-{task.id}-{language}"}
+                row = render_row(messages, render, tool_role)
+                yield {**row, "source": f"tau2-{task.id}-{language}"}
