@@ -104,3 +104,52 @@ def test_baseline_answers_are_reused_only_from_a_matching_report():
         reused_baseline(report, "big", prompts, Generation(max_tokens=128))
     with pytest.raises(ValueError, match="no baseline answer for 1 of these prompts"):
         reused_baseline(report, "big", [*prompts, {"id": "c"}], settings)
+
+
+def test_a_report_is_judged_again_and_the_judges_agreement_counted(tmp_path: Path):
+    """`pasar eval rejudge`: the answers of a winrate report judged by another judge without
+    generating again, with the share of prompts where both judges gave the same outcome."""
+    from conftest import invoke_pasar
+
+    from pasar.data.files import write_json, write_jsonl
+    from pasar.evaluate.compare import judge_report, rejudge
+    from pasar.evaluate.judges import Judge
+
+    prompts = make_prompts(DB, per_language=1, seed=0, tasks=["title"])[:3]
+    goods = [f"{p['facts']['name']} " + " ".join(p["facts"]["options"].values()) for p in prompts]
+    bad = "Buy now buy now buy now"
+    first = [goods[0], bad, goods[2]]
+    second = [bad, goods[1], goods[2]]  # win, loss, tie by the verifiers
+    report = judge_report(prompts, first, second, VerifierJudge(), model="m", baseline="b")
+    assert [r["outcome"] for r in report["rows"]] == [1.0, 0.0, 0.5]
+
+    class AlwaysTie(Judge):
+        name = "tie"
+
+        def compare(self, prompts, first, second):
+            return [(0.5, {}) for _ in first]
+
+        def rank(self, prompt, completions):
+            return [0.0] * len(completions)
+
+    again = rejudge(report, prompts, AlwaysTie())
+    assert again["agreement"] == {
+        "rate": 0.3333, "n": 3, "confusion": {"0.0->0.5": 1, "0.5->0.5": 1, "1.0->0.5": 1},
+    }  # fmt: skip
+    assert again["overall"]["ties"] == 3 and again["first_judge"] == "verifier"
+    assert [r["completion"] for r in again["rows"]] == first  # nothing generated again
+
+    write_json(report, tmp_path / "winrate.json")
+    write_jsonl(prompts, tmp_path / "prompts.jsonl")
+    args = ["eval", "rejudge", "--report", str(tmp_path / "winrate.json"), "--judge", "verifier"]
+    done = invoke_pasar(
+        *args, "--prompts", str(tmp_path / "prompts.jsonl"), "--out", str(tmp_path / "again.json")
+    )
+    assert done.returncode == 0, done.stderr
+    saved = json.loads((tmp_path / "again.json").read_text())
+    assert saved["agreement"]["rate"] == 1.0 and saved["rejudged"].endswith("winrate.json")
+    write_jsonl(prompts[:1], tmp_path / "other.jsonl")
+    wrong = invoke_pasar(
+        *args, "--prompts", str(tmp_path / "other.jsonl"), "--out", str(tmp_path / "x.json")
+    )
+    assert wrong.returncode == 2 and "give the file it was made on" in wrong.stderr

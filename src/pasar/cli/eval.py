@@ -135,6 +135,37 @@ def winrate(
     console.print(f"report: {out}  chart: {chart}")
 
 
+@app.command("rejudge")
+@run_guarded
+def rejudge_command(
+    report: Annotated[Path, typer.Option(help="A `pasar eval winrate` report.")],
+    prompts: Annotated[Path, typer.Option(help="The prompts file that report was made on.")],
+    judge: Annotated[str, typer.Option(help="The second judge: verifier, reward:DIR, llm:MODEL.")],
+    out: Annotated[Path, typer.Option(help="Report JSON; the chart goes beside it (.png).")],
+) -> None:
+    """Judge a winrate report's answers again with another judge (nothing is generated) and
+    say how often the two agree: e.g. an LLM judge beside the verifiers."""
+    from pasar.evaluate.compare import rejudge, write_winrate_report
+    from pasar.evaluate.judges import load_judge
+    from pasar.evaluate.prompts import read_prompts
+
+    if not report.exists():
+        raise ValueError(f"--report {report}: no such file; write one with `pasar eval winrate`")
+    earlier = json.loads(report.read_text())
+    again = rejudge(earlier, read_prompts(prompts), load_judge(judge))
+    again["prompts"] = earlier.get("prompts")
+    again["rejudged"] = str(report)
+    write_winrate_report(again, out)
+    first, second, agreed = earlier["overall"], again["overall"], again["agreement"]
+    console.print(
+        f"{again['model']} vs {again['baseline']}: win rate {first['win_rate']:.3f} by "
+        f"{again['first_judge']}, {second['win_rate']:.3f} (95% CI {second['ci95'][0]:.3f}–"
+        f"{second['ci95'][1]:.3f}) by {again['judge']}; same outcome on {agreed['rate']:.3f} of "
+        f"{agreed['n']} prompts"
+    )
+    console.print(f"report: {out}")
+
+
 @app.command("translation")
 @run_guarded
 def translation(

@@ -147,6 +147,44 @@ def reused_baseline(
     return [answers[p["id"]] for p in prompts]
 
 
+def agreement(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How often two judges gave the same outcome (win 1, tie 0.5, loss 0) on the same rows,
+    and a count per pair of outcomes ("first->second")."""
+    pairs = [(a["outcome"], b["outcome"]) for a, b in zip(first, second, strict=True)]
+    confusion: dict[str, int] = {}
+    for a, b in pairs:
+        confusion[f"{a}->{b}"] = confusion.get(f"{a}->{b}", 0) + 1
+    same = sum(a == b for a, b in pairs)
+    return {"rate": round(same / len(pairs), 4) if pairs else None, "n": len(pairs)} | {
+        "confusion": dict(sorted(confusion.items()))
+    }
+
+
+def rejudge(
+    report: dict[str, Any], prompts: Sequence[dict[str, Any]], judge: Judge
+) -> dict[str, Any]:
+    """An earlier winrate report's answers judged again by ``judge`` (nothing is generated),
+    with the two judges' agreement."""
+    by_id = {p["id"]: p for p in prompts}
+    rows = report.get("rows") or []
+    missing = [r["id"] for r in rows if r["id"] not in by_id]
+    if not rows or missing:
+        raise ValueError(
+            f"the report's prompts are not in this prompts file ({len(missing)} of {len(rows)} "
+            f"missing{f', first: {missing[0]!r}' if missing else ''}): give the file it was made on"
+        )
+    again = judge_report(
+        [by_id[r["id"]] for r in rows],
+        [r["completion"] for r in rows],
+        [r["baseline_completion"] for r in rows],
+        judge,
+        model=report.get("model"),
+        baseline=report.get("baseline"),
+        generation=report.get("generation"),
+    )
+    return again | {"first_judge": report.get("judge"), "agreement": agreement(rows, again["rows"])}
+
+
 def write_winrate_report(report: dict[str, Any], out: Path) -> Path:
     """``out`` (JSON) and its chart beside it (same name, .png); returns the chart's path."""
     write_json(report, out)
