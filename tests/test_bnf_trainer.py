@@ -3,6 +3,8 @@ feedback, with every reference mode; resume is exact; it runs under accelerate w
 
 from __future__ import annotations
 
+import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -328,3 +330,27 @@ def test_chunked_completion_logps_equal_the_full_logits_path(tiny, tmp_path):
         processing_class=tokenizer,
     )
     assert trainer.chunked  # a Llama: the trainer uses the chunked path
+
+
+def test_a_rows_tools_reach_the_chat_template(tiny):
+    """Exported tool-calling answers carry the tools the model was offered (`tools`, a JSON
+    string as TRL reads it): the prompt BNF trains on must show them as serving did."""
+    _, tokenizer = tiny
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.chat_template = (
+        "{% if tools %}TOOLS {% for t in tools %}{{ t.function.name }} {% endfor %}{% endif %}"
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    tools = [{"type": "function", "function": {"name": "get_order_details", "parameters": {}}}]
+    row = {
+        "prompt": conv("Where is my order?", "user"),
+        "completion": conv("Let me look."),
+        "label": True,
+    }
+    with_tools = Dataset.from_list([row | {"tools": json.dumps(tools)}])
+    [seen] = prepare_bnf_dataset(with_tools, tokenizer, 64).to_list()
+    assert tokenizer.decode(seen["prompt_ids"]).startswith("TOOLS get_order_details")
+    assert tokenizer.decode(seen["completion_ids"]).startswith("Let me look.")
+    [plain] = prepare_bnf_dataset(Dataset.from_list([row]), tokenizer, 64).to_list()
+    assert "TOOLS" not in tokenizer.decode(plain["prompt_ids"])

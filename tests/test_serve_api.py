@@ -166,6 +166,14 @@ def test_tools_come_back_as_openai_tool_calls(server):
     else:  # a reply, or an answer cut short by max_tokens: never the protocol's raw JSON
         assert message.content or response.choices[0].finish_reason == "length"
         assert not (message.content or "").lstrip().startswith("{")
+    # The answer is stored with the tools it was offered: an export of it trains on them.
+    [answer] = [
+        m
+        for c in list_conversations(server.store)
+        for m in get_conversation(server.store, conversation_id=c["id"])["messages"]
+        if m["id"] == response.id or m.get("completion_id") == response.id
+    ]
+    assert answer["sampling"]["tools"] == tools
 
 
 def test_errors_in_openai_shape_and_nothing_stored(server):

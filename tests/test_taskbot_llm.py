@@ -21,7 +21,7 @@ from pasar.apps.taskbot.llm_agent import (
 from pasar.apps.taskbot.policy import is_affirmative
 from pasar.apps.taskbot.scenarios import load_scenarios
 from pasar.apps.taskbot.simulator import AGENT_TURN, USER_TEMPERATURE, SimulatedUser, load_tasks
-from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT
+from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT, tool_schemas
 from pasar.data.feedback import feedback_rows
 from pasar.data.redact import redact_rows
 from pasar.models.engine import Engine
@@ -220,6 +220,7 @@ def test_an_agent_episode_is_recorded_with_its_tool_turns_and_exported_in_trl_fo
     ]
     assert result["role"] == "tool" and result["name"] == "find_user_id_by_email"
     assert reply == {"role": "assistant", "content": "Hello Yusuf, how can I help?"}
+    assert json.loads(row["tools"]) == tool_schemas()  # what the model was offered, for training
     redacted = json.dumps(redact_rows([row]))  # the export's default
     assert EMAIL["email"] not in redacted and '"name": "find_user_id_by_email"' in redacted
 

@@ -15,6 +15,7 @@ resume, gradient accumulation and ``accelerate launch`` (DDP/FSDP/DeepSpeed) com
 from __future__ import annotations
 
 import copy
+import json
 from collections import defaultdict
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -114,13 +115,20 @@ class BNFCollator(DataCollatorForUnpairedPreference):
 
 
 def tokenize_example(example: dict[str, Any], tokenizer: Any) -> dict[str, list[int]]:
-    """prompt_ids and completion_ids, the completion starting where the two renderings part."""
+    """prompt_ids and completion_ids, the completion starting where the two renderings part.
+    A ``tools`` column (a list or its JSON string, as TRL reads it) goes to the chat template."""
     if is_conversational(example):
+        tools = example.get("tools")
+        rendering = {
+            "tokenize": True,
+            "return_dict": True,
+            "tools": (json.loads(tools) if isinstance(tools, str) else tools) or None,
+        }
         prompt = tokenizer.apply_chat_template(
-            example["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+            example["prompt"], add_generation_prompt=True, **rendering
         )["input_ids"]
         full = tokenizer.apply_chat_template(
-            example["prompt"] + example["completion"], tokenize=True, return_dict=True
+            example["prompt"] + example["completion"], **rendering
         )["input_ids"]
     else:
         prompt = tokenizer(example["prompt"])["input_ids"]

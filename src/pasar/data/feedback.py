@@ -13,6 +13,8 @@ Formats (conversational, as TRL names them):
 Tool calls keep TRL's tool-calling form: an assistant message's ``tool_calls`` are
 ``{"type": "function", "function": {"name": ..., "arguments": {...}}}`` (arguments a dict), and
 a tool result is ``{"role": "tool", "name": ..., "content": ...}``. A corrected answer is text.
+An answer given with tools offered carries them in ``tools`` (a JSON string, as TRL's trainers
+read it), so the chat template shows the trained model the tool list the answer was made with.
 """
 
 from __future__ import annotations
@@ -74,27 +76,35 @@ def _answer(ex: FeedbackExample) -> list[dict[str, Any]]:
     return _assistant(ex.answer, ex.answer_tool_calls)
 
 
+def _tools(ex: FeedbackExample) -> dict[str, str]:
+    """The row's ``tools`` column: the tools offered with the answer, if any."""
+    return {"tools": json.dumps(ex.tools, ensure_ascii=False)} if ex.tools else {}
+
+
 def feedback_to_sft(examples: Iterable[FeedbackExample]) -> list[dict[str, Any]]:
     rows = []
     for ex in examples:
         if ex.correction:
-            rows.append({"messages": [*trl_messages(ex.prompt), *_assistant(ex.correction)]})
+            messages = [*trl_messages(ex.prompt), *_assistant(ex.correction)]
         elif ex.rating == "up":
-            rows.append({"messages": [*trl_messages(ex.prompt), *_answer(ex)]})
+            messages = [*trl_messages(ex.prompt), *_answer(ex)]
+        else:
+            continue
+        rows.append({"messages": messages, **_tools(ex)})
     return rows
 
 
 def feedback_to_unpaired(examples: Iterable[FeedbackExample]) -> list[dict[str, Any]]:
     rows = []
     for ex in examples:
-        prompt = trl_messages(ex.prompt)
+        prompt = {"prompt": trl_messages(ex.prompt), **_tools(ex)}
         if ex.correction:
-            rows.append({"prompt": prompt, "completion": _assistant(ex.correction), "label": True})
+            rows.append(prompt | {"completion": _assistant(ex.correction), "label": True})
         if ex.rating == "up" and not ex.correction:
-            rows.append({"prompt": prompt, "completion": _answer(ex), "label": True})
+            rows.append(prompt | {"completion": _answer(ex), "label": True})
         # A correction says the answer was not what the user wanted, even without a thumbs down.
         if ex.rating == "down" or (ex.correction and ex.rating != "up"):
-            rows.append({"prompt": prompt, "completion": _answer(ex), "label": False})
+            rows.append(prompt | {"completion": _answer(ex), "label": False})
     return rows
 
 
@@ -104,6 +114,7 @@ def feedback_to_pairs(examples: Iterable[FeedbackExample]) -> list[dict[str, Any
             "prompt": trl_messages(ex.prompt),
             "chosen": _assistant(ex.correction),
             "rejected": _answer(ex),
+            **_tools(ex),
         }
         for ex in examples
         if ex.correction and ex.correction != ex.answer

@@ -159,6 +159,8 @@ def chat_completions(
         visible_to=visible_to(caller),
     )
     sampling = options | {"seed": body.seed, "n": body.n, "json_schema": schema is not None}
+    if tools:
+        sampling["tools"] = tools  # what the model read; exports show it to the model trained
 
     def save(answers: list[ChatResult]) -> None:
         counted = all(a.usage.prompt_tokens or a.usage.completion_tokens for a in answers)

@@ -327,6 +327,7 @@ class FeedbackExample:
     correction: str | None  # the latest correction given
     created_at: datetime
     answer_tool_calls: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None  # the tools the model was offered for this answer
 
 
 def feedback_examples(
@@ -379,6 +380,7 @@ def feedback_examples(
                     correction=entry["correction"],
                     created_at=entry["created_at"],
                     answer_tool_calls=message.tool_calls,
+                    tools=(message.sampling or {}).get("tools"),
                 )
             )
         return examples

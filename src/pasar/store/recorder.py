@@ -50,10 +50,15 @@ def recorded_messages(messages: Sequence[Message]) -> list[Message]:
 
 
 def sampling_record(options: dict[str, Any]) -> dict[str, Any]:
-    """The sampling options as stored: a JSON schema or tool list only as whether one was
-    given (the schema is the caller's, the tools are in the conversation's context)."""
+    """The request's options as stored: a JSON schema only as whether one was given (it is the
+    caller's), the tools offered as given (the model read them: an export of this answer must
+    show them to the model it trains, `data/feedback.py`)."""
     kept = {k: v for k, v in options.items() if k not in ("json_schema", "tools")}
-    return kept | {"json_schema": options.get("json_schema") is not None}
+    return (
+        kept
+        | {"json_schema": options.get("json_schema") is not None}
+        | ({"tools": options["tools"]} if options.get("tools") else {})
+    )
 
 
 def continues(history: Sequence[Message], messages: Sequence[Message]) -> bool:
