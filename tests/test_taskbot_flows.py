@@ -229,3 +229,19 @@ def test_sft_data_shows_tool_results_as_the_students_agent_does(tmp_path: Path) 
     assert "tool" in roles("--model", str(student)) and "user" not in roles("--model", str(student))
     assert "tool" not in roles() and "user" in roles()
     assert "tool" not in roles("--model", "smollm2-135m-instruct")  # its template has no tool role
+
+
+def test_openai_sft_rows_are_in_trls_tool_calling_form(tmp_path: Path) -> None:
+    """--render openai: arguments as objects (a JSON string would be quoted twice by the chat
+    template, unlike what the engine renders), results named by their call, tools as JSON."""
+    tasks = json.loads((SHARED_DATA / "retail" / "tasks_train.json").read_text())[:1]
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    out = tmp_path / "sft.jsonl"
+    args = ("--tasks", str(tmp_path / "tasks.json"), "--language", "en", "--render", "openai")
+    assert invoke_pasar("taskbot", "sft-data", *args, "--out", str(out)).returncode == 0
+    row = json.loads(out.read_text().splitlines()[0])
+    calls = [c for m in row["messages"] for c in m.get("tool_calls") or []]
+    assert calls and all(isinstance(c["function"]["arguments"], dict) for c in calls)
+    results = [m for m in row["messages"] if m["role"] == "tool"]
+    assert [m["name"] for m in results] == [c["function"]["name"] for c in calls]
+    assert {t["function"]["name"] for t in json.loads(row["tools"])} >= {"get_order_details"}

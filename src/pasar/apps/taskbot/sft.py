@@ -12,8 +12,10 @@ Two sources:
 every assistant turn as the constrained JSON ({"tool_calls": [...]} or {"content": ...}) and
 tool results in the ``tool`` role when the student's chat template has one (``tool_role``), as
 user messages otherwise;
-``render="openai"`` keeps OpenAI tool messages (``tool_calls``, ``tool`` role) with a ``tools``
-column, for models whose chat template handles tools.
+``render="openai"`` keeps the tool messages in TRL's tool-calling form (``tool_calls`` with
+arguments as objects, ``tool`` results named by their call) with a ``tools`` column (a JSON
+string), for models whose chat template handles tools: the template then renders each row as
+the engine renders the agent's conversation under the template protocol.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pasar.apps.taskbot.policy import AUTH_TOOLS, YES
 from pasar.apps.taskbot.scenarios import Scenario
 from pasar.apps.taskbot.simulator import Task
 from pasar.apps.taskbot.tools import TOOLS, tool_schemas
+from pasar.data.feedback import trl_messages
 from pasar.models.schema import with_tools
 from pasar.models.types import Message, ToolCall
 from pasar.store.commerce import get_order, get_user
@@ -173,7 +176,7 @@ def task_trajectory(task: Task, template: Store, language: str) -> list[Message]
 def render_row(messages: list[Message], render: Render, tool_role: bool = False) -> dict[str, Any]:
     tools = tool_schemas()
     if render == "openai":
-        return {"messages": messages, "tools": tools}
+        return {"messages": trl_messages(messages), "tools": json.dumps(tools, ensure_ascii=False)}
     rendered = with_tools(local_history(messages), tools, tool_role)
     return {"messages": [{"role": m["role"], "content": m["content"]} for m in rendered]}
 
