@@ -90,6 +90,18 @@ def test_feedback_file_to_aligned_model_in_one_command(feedback_file: Path, tmp_
     answer = run_pasar("chat", "-m", str(output), "-p", "Hi", "--max-tokens", "8")
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert answer.stdout.strip()
+    # As GGUF: the template is the base its report names, and the registered file keeps the
+    # lineage, so llama.cpp runs it with its base's defaults (repetition penalty, tool protocol).
+    exported = invoke_pasar(
+        "models", "export-gguf", str(output), "--out", str(tmp_path / "b.gguf"), "--name", "b-gguf"
+    )
+    assert exported.returncode == 0, exported.stderr
+    from pasar.models.registry import family_card, resolve_model
+
+    gguf = resolve_model("b-gguf")
+    assert gguf.lineage == lineage and gguf.card is None
+    card = family_card(gguf)
+    assert card is not None and card.name == "smollm2-135m-instruct"
     again = run_pasar(
         "align",
         "bnf",

@@ -211,12 +211,13 @@ def export_gguf_command(
     ],
     out: Annotated[Path, typer.Option("--out", help="The .gguf file to write.")],
     like: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="The GGUF the training started from (name or path): its tokenizer, chat "
-            "template and metadata are copied."
+            "template and metadata are copied. Default: the base model in MODEL_DIR's "
+            "report.json (what `pasar align` trained)."
         ),
-    ] = "smollm2-135m-instruct",
+    ] = None,
     outtype: Annotated[
         str,
         typer.Option(
@@ -235,17 +236,28 @@ def export_gguf_command(
     """
     from pasar.models.gguf_export import export_gguf
 
-    template = resolve_model(like)
-    if not template.source.endswith(".gguf"):
-        raise ValueError(f"--like {like}: {template.source or 'no file'} is not a GGUF file")
     if not (model_dir / "config.json").exists():
         raise MissingInputError(
             f"{model_dir}: no config.json; give the --output directory of `pasar align ...`"
         )
+    report = model_dir / "report.json"
+    lineage = json.loads(report.read_text()).get("lineage") if report.exists() else None
+    if like is None:
+        if not lineage or not lineage.get("base_model"):
+            raise MissingInputError(
+                f"{model_dir} has no report.json naming the model it was trained from: give "
+                "--like MODEL (the GGUF the training started from)"
+            )
+        like = str(lineage["base_model"])
+    template = resolve_model(like)
+    if not template.source.endswith(".gguf"):
+        raise ValueError(f"--like {like}: {template.source or 'no file'} is not a GGUF file")
     path = export_gguf(model_dir, like=Path(template.source), out=out, outtype=outtype)
     console.print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MiB, {outtype})")
     if name:
-        add_model(ModelSpec(name=name, engine="llamacpp", source=str(path.resolve())))
+        add_model(
+            ModelSpec(name=name, engine="llamacpp", source=str(path.resolve()), lineage=lineage)
+        )
         console.print(f"registered {name} -> {path} (llamacpp)")
 
 

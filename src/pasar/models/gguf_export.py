@@ -1,12 +1,14 @@
-"""A trained Hugging Face Llama directory back to GGUF, so llama.cpp serves what pasar trained.
+"""A trained Hugging Face Llama or Qwen2 directory back to GGUF, so llama.cpp serves what pasar
+trained.
 
     export_gguf(Path("runs/sft"), like=embedded_gguf, out=Path("runs/sft.gguf"), outtype="f16")
 
 ``pasar align`` writes a plain HF directory (LoRA merged) of a model that usually started as a
 GGUF (the embedded SmolLM2). This writes the new weights into a copy of that starting GGUF: the
 metadata (architecture, tokenizer, chat template) and the tensor order are the template's, only
-the weights change. Names follow llama.cpp's convert_hf_to_gguf.py for the Llama architecture,
-and Q and K get llama.cpp's rotary row order back (transformers undoes it when it loads a GGUF).
+the weights change. Names follow llama.cpp's convert_hf_to_gguf.py for the Llama and Qwen2
+architectures (Qwen2's Q, K and V biases included); a Llama's Q and K get llama.cpp's rotary row
+order back (transformers undoes it when it loads a Llama GGUF; Qwen2 rotates halves as stored).
 Matrices are written as ``outtype``: f16 (default) keeps a fine-tune's small weight changes that
 4-bit would round away; ``same`` re-quantises to the template's types (smaller, lossier).
 """
@@ -43,18 +45,19 @@ HF_NAMES = {
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
 }
-BLOCK = re.compile(r"blk\.(\d+)\.(\w+)\.weight")
+ARCHITECTURES = ("llama", "qwen2")
+TENSOR = re.compile(r"(?:blk\.(\d+)\.)?(\w+)\.(weight|bias)")
 
 
 def hf_name(gguf_name: str) -> str:
     """The transformers parameter behind a llama.cpp tensor name."""
-    block = BLOCK.fullmatch(gguf_name)
-    base = block[2] if block else gguf_name.removesuffix(".weight")
-    if base not in HF_NAMES:
+    tensor = TENSOR.fullmatch(gguf_name)
+    if tensor is None or tensor[2] not in HF_NAMES:
         raise ValueError(f"no transformers name for GGUF tensor {gguf_name!r}")
-    if block:
-        return f"model.layers.{block[1]}.{HF_NAMES[base]}.weight"
-    return f"{HF_NAMES[base]}.weight"
+    block, base, kind = tensor.groups()
+    if block is not None:
+        return f"model.layers.{block}.{HF_NAMES[base]}.{kind}"
+    return f"{HF_NAMES[base]}.{kind}"
 
 
 def rope_rows(weight: np.ndarray, heads: int) -> np.ndarray:
@@ -87,10 +90,13 @@ def export_gguf(
         weights.update(load_file(file))
     template = GGUFReader(like)
     arch = str(template.fields["general.architecture"].contents())
-    if arch != "llama":
-        raise ValueError(f"{like}: architecture {arch!r}; only llama GGUFs can be a template")
-    heads = int(template.fields["llama.attention.head_count"].contents())
-    kv_heads = int(template.fields["llama.attention.head_count_kv"].contents())
+    if arch not in ARCHITECTURES:
+        raise ValueError(
+            f"{like}: architecture {arch!r}; only {' and '.join(ARCHITECTURES)} GGUFs can be a "
+            "template"
+        )
+    heads = int(template.fields[f"{arch}.attention.head_count"].contents())
+    kv_heads = int(template.fields[f"{arch}.attention.head_count_kv"].contents())
 
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -110,7 +116,10 @@ def export_gguf(
         if key == "lm_head.weight" and key not in weights:
             key = "model.embed_tokens.weight"  # tied embeddings
         if key not in weights:
-            raise ValueError(f"{model_dir} has no {key} (for {tensor.name}): not a Llama model?")
+            raise ValueError(
+                f"{model_dir} has no {key} (for {tensor.name}): not a {arch} model? The template "
+                "must be the model the training started from"
+            )
         array = weights[key].to(torch.float32).numpy()
         expected = tuple(int(n) for n in reversed(tensor.shape))
         if array.shape != expected:
@@ -118,9 +127,9 @@ def export_gguf(
                 f"{key} is {array.shape} but {like.name} has {expected} for {tensor.name}: "
                 "the template must be the model the training started from"
             )
-        if tensor.name.endswith("attn_q.weight"):
+        if arch == "llama" and tensor.name.endswith("attn_q.weight"):
             array = rope_rows(array, heads)
-        elif tensor.name.endswith("attn_k.weight"):
+        elif arch == "llama" and tensor.name.endswith("attn_k.weight"):
             array = rope_rows(array, kv_heads)
         if array.ndim == 1 or tensor.tensor_type == GGMLQuantizationType.F32:
             writer.add_tensor(tensor.name, array)

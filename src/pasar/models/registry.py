@@ -339,6 +339,20 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelSpec:
     )
 
 
+def family_card(spec: ModelSpec, settings: Settings | None = None) -> ModelCard | None:
+    """The card of the embedded model ``spec`` is, or was trained from (its lineage's base,
+    followed back): a fine-tune keeps its base's defaults (tool protocol, repetition penalty),
+    so a trained version is run and compared under the same settings as its start."""
+    seen: set[str] = set()
+    while spec.card is None and spec.lineage and spec.name not in seen:
+        seen.add(spec.name)
+        try:
+            spec = resolve_model(str(spec.lineage.get("base_model")), settings)
+        except UnknownModelError:
+            return None
+    return spec.card
+
+
 def http_replicas(name: str) -> tuple[list[str], str | None]:
     """The base URLs and the model id in ``URL[#id]`` or ``URL,URL,...[#id]`` (replicas of one
     model: each URL may carry the ``#id``, which must then be the same)."""
@@ -462,12 +476,13 @@ def _load_llamacpp(spec: ModelSpec, context: LoadContext, **options: Any) -> Eng
     options.setdefault("n_threads", context.settings.threads or os.cpu_count())
     options.setdefault("parallel", context.settings.parallel)
     options.setdefault("queue_limit", context.settings.queue_limit)
+    card = family_card(spec, context.settings)
     tool_format: str = context.settings.tool_format
     if tool_format == "auto":
-        tool_format = spec.card.tool_format if spec.card is not None else "json"
+        tool_format = card.tool_format if card is not None else "json"
     options.setdefault("tool_format", tool_format)
-    if spec.card is not None:
-        options.setdefault("repeat_penalty", spec.card.repeat_penalty)
+    if card is not None:
+        options.setdefault("repeat_penalty", card.repeat_penalty)
     return LlamaCppEngine(spec.name, spec.source, **options)
 
 
