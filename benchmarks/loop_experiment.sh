@@ -11,7 +11,8 @@
 # small): STUDENT, BASELINE, PER_LANGUAGE (prompts per task and language; 60 gives 308
 # held-out), USERS (simulated users per round, in turn from each task and language), ROUNDS
 # (BNF rounds, the first off-policy), STEPS (optimizer steps per training run), BATCH, LR,
-# MAX_TOKENS, PORT.
+# MAX_TOKENS, PORT, JUDGE (the LLM judge reported beside the verifiers on the start and the
+# last round; default: the baseline, the strongest model here, which may favour its own answers).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 "$here/scripts/setup"
@@ -28,6 +29,7 @@ batch="${BATCH:-4}"
 lr="${LR:-2e-5}"
 max_tokens="${MAX_TOKENS:-128}"
 port="${PORT:-8765}"
+judge="${JUDGE:-$baseline}"
 tag="$(basename "$out")"
 mkdir -p "$out"
 export PASAR_HOME="${PASAR_HOME:-$HOME/.pasar}"
@@ -59,31 +61,36 @@ train() {  # method data output name [flags]; false (and the row left out) when 
     --lora --max-steps "$steps" --batch-size "$batch" --learning-rate "$lr" --resume "${@:5}"
   [ -f "$3.gguf" ] || "$pasar" models export-gguf "$3" --out "$3.gguf" --name "$4"
 }
+rejudge() {  # name: the LLM judge on a measured row's answers, with its agreement
+  [ -f "$out/$1/llm-judge.json" ] || "$pasar" eval rejudge --report "$out/$1/winrate.json" \
+    --prompts "$prompts" --judge "llm:$judge" --out "$out/$1/llm-judge.json"
+}
 only() {  # label file out: the BNF rows with that label only
   "$py" -c 'import json,sys; want=sys.argv[1]=="true"; rows=[l for l in open(sys.argv[2]) if json.loads(l)["label"]==want]; open(sys.argv[3],"w").writelines(rows)' "$@"
 }
 
-mkdir -p "$out/start"
-measure start "$student"
-
-# Round r: users talk to model r-1 (the student for r=1: off-policy), its feedback trains model r.
-model="$student"
-for r in $(seq 1 "$rounds"); do
-  dir="$out/round-$r"
+round() {  # r model: users talk to model (the student for r=1: off-policy); its feedback
+  # trains version r, which is registered, measured and returned in $model
+  local dir="$out/round-$1"
   mkdir -p "$dir"
   [ -f "$dir/users.json" ] || "$pasar" feedback simulate --server "http://127.0.0.1:$port" \
-    --model "$model" --baseline "$baseline" --prompts "$prompts" --split train --limit "$users" \
-    --max-tokens "$max_tokens" --seed "$r" --out "$dir/users.json"
+    --model "$2" --baseline "$baseline" --prompts "$prompts" --split train --limit "$users" \
+    --max-tokens "$max_tokens" --seed "$1" --out "$dir/users.json"
   for fmt in bnf sft dpo kto; do
-    [ -f "$dir/$fmt.jsonl" ] || "$pasar" feedback export --format "$fmt" --model "$model" \
+    [ -f "$dir/$fmt.jsonl" ] || "$pasar" feedback export --format "$fmt" --model "$2" \
       --out "$dir/$fmt.jsonl"
   done
-  train bnf "$dir/bnf.jsonl" "$dir/bnf" "$tag-bnf-r$r" || break
-  measure "round-$r/bnf" "$tag-bnf-r$r"
-  model="$tag-bnf-r$r"
-done
+  train bnf "$dir/bnf.jsonl" "$dir/bnf" "$tag-bnf-r$1" || return 1
+  measure "round-$1/bnf" "$tag-bnf-r$1"
+  model="$tag-bnf-r$1"
+  last="round-$1"
+}
 
-# The same round-1 data for every other row.
+mkdir -p "$out/start"
+measure start "$student"
+round 1 "$student"
+
+# Every other method on the same round-1 feedback.
 one="$out/round-1"
 [ -f "$one/corrections.jsonl" ] || "$py" -c 'import json,sys; [print(json.dumps({"messages": r["prompt"] + r["chosen"]})) for r in map(json.loads, open(sys.argv[1]))]' "$one/dpo.jsonl" >"$one/corrections.jsonl"
 [ -f "$one/down.jsonl" ] || only false "$one/bnf.jsonl" "$one/down.jsonl"
@@ -96,5 +103,12 @@ done
 # before training: BNF's reference pass is counted in its time, so both DPO costs are shown.
 train dpo "$one/dpo.jsonl" "$out/dpo-live-ref" "$tag-dpo-live-ref" --ref adapter &&
   measure dpo-live-ref "$tag-dpo-live-ref"
+
+# On-policy: each round's users talk to the version the round before made.
+for r in $(seq 2 "$rounds"); do
+  round "$r" "$model" || break
+done
+rejudge start
+rejudge "$last/bnf"
 
 "$py" "$here/benchmarks/loop_table.py" "$out" --json "$out/table.json" --markdown "$out/table.md"

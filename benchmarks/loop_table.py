@@ -36,6 +36,7 @@ def table(run: Path) -> dict[str, Any]:
         if winrate is None:
             continue
         trained = read(run / folder / "report.json")
+        llm = read(run / folder / "llm-judge.json")
         overall = winrate["overall"]
         rows.append(
             {
@@ -52,6 +53,14 @@ def table(run: Path) -> dict[str, Any]:
                 "total_s": trained.get("total_s") if trained else None,
                 "peak_memory_gib": trained.get("peak_memory_gib") if trained else None,
                 "flops_per_s": trained.get("flops_per_s") if trained else None,
+                "llm_judge": {
+                    "judge": llm["judge"],
+                    "win_rate": llm["overall"]["win_rate"],
+                    "ci95": llm["overall"]["ci95"],
+                    "agreement_with_verifiers": llm["agreement"]["rate"],
+                }
+                if llm
+                else None,
             }
         )
     users = {}
@@ -97,6 +106,21 @@ def markdown(result: dict[str, Any]) -> str:
             "" if r["flops_per_s"] is None else f"{r['flops_per_s'] / 1e9:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    judged = [r for r in result["rows"] if r["llm_judge"]]
+    if judged:
+        lines += [
+            "",
+            "The LLM judge (position-swapped) on the same answers, beside the verifiers:",
+            "",
+            "| row | judge | verifiers' win rate | LLM judge's win rate [95% CI] | same outcome |",
+            "|---|---|---|---|---|",
+        ]
+        for r in judged:
+            j = r["llm_judge"]
+            lines.append(
+                f"| {r['row']} | {j['judge']} | {r['win_rate']:.3f} | {j['win_rate']:.3f} "
+                f"[{j['ci95'][0]:.3f}, {j['ci95'][1]:.3f}] | {j['agreement_with_verifiers']:.3f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
