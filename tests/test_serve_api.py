@@ -175,6 +175,25 @@ def test_tools_come_back_as_openai_tool_calls(server):
     ]
     assert answer["sampling"]["tools"] == tools
 
+    # tool_choice="none": no call, but the model still reads the tools (OpenAI's meaning);
+    # they were dropped before, so the prompt was the same as without them.
+    ask = dict(model=MODEL, messages=[{"role": "user", "content": "Status of order W1?"}])
+    for stream in (False, True):
+        plain = client(server).chat.completions.create(**ask, max_tokens=5)
+        none = client(server).chat.completions.create(
+            **ask, tools=tools, tool_choice="none", max_tokens=60, stream=stream,
+            **({"stream_options": {"include_usage": True}} if stream else {}),
+        )  # fmt: skip
+        if stream:
+            chunks = list(none)
+            assert not any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+            usage = chunks[-1].usage
+        else:
+            assert not none.choices[0].message.tool_calls
+            assert none.choices[0].finish_reason != "tool_calls"
+            usage = none.usage
+        assert usage.prompt_tokens > plain.usage.prompt_tokens + 20  # the tool list was shown
+
 
 def test_errors_in_openai_shape_and_nothing_stored(server):
     api = client(server)

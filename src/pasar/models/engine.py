@@ -207,8 +207,9 @@ class Engine(ABC):
         json_schema: dict[str, Any] | None = None,
     ) -> ChatResult:
         """One answer. With ``tools``, the answer is tool calls or a reply (``tool_choice``
-        ``auto``), or a reply only (``none``: the model still sees the tools and its earlier
-        calls, as OpenAI's ``tool_choice="none"``)."""
+        ``auto``), or a reply only (``none``, OpenAI's ``tool_choice="none"``: under pasar's
+        JSON protocol the model still sees the tools and its earlier calls; an engine on its
+        chat template's protocol renders the conversation without the tool list)."""
         if tool_choice not in ("auto", "none"):
             raise ValueError(f"tool_choice={tool_choice!r}: use 'auto' or 'none'")
         params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
@@ -243,6 +244,7 @@ class Engine(ABC):
         stop: Sequence[str] | None = None,
         seed: int | None = None,
         tools: list[dict[str, Any]] | None = None,
+        tool_choice: Literal["auto", "none"] = "auto",
         json_schema: dict[str, Any] | None = None,
     ) -> Iterator[ChatChunk]:
         if tools:
@@ -255,6 +257,8 @@ class Engine(ABC):
                 stop=stop,
                 seed=seed,
                 tools=tools,
+                tool_choice=tool_choice,
+                json_schema=json_schema,
             )
             yield ChatChunk(result.text, result.finish_reason, result.usage, result.tool_calls)
             return

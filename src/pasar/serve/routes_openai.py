@@ -139,7 +139,7 @@ def chat_completions(
         "stop": body.stop_list,
     }
     schema = body.response_format.schema_for_engine() if body.response_format else None
-    tools = body.tools_for_engine
+    tools, tool_choice = body.tools, body.tool_choice_for_engine
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     message_ids = choice_message_ids(completion_id, body.n)
     created = int(time.time())
@@ -161,6 +161,7 @@ def chat_completions(
     sampling = options | {"seed": body.seed, "n": body.n, "json_schema": schema is not None}
     if tools:
         sampling["tools"] = tools  # what the model read; exports show it to the model trained
+        sampling["tool_choice"] = tool_choice
 
     def save(answers: list[ChatResult]) -> None:
         counted = all(a.usage.prompt_tokens or a.usage.completion_tokens for a in answers)
@@ -178,7 +179,14 @@ def chat_completions(
     headers = {"X-Pasar-Conversation-Id": conversation_id}
     charge = reserve_tokens(state, token_client, body.answer_tokens * body.n)
     if body.stream:
-        chunks = engine.stream(messages, seed=body.seed, tools=tools, json_schema=schema, **options)
+        chunks = engine.stream(
+            messages,
+            seed=body.seed,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_schema=schema,
+            **options,
+        )
         try:
             first = next(chunks)  # errors before the first token (context, schema) are plain
         except BaseException:  # HTTP errors, and cost nothing
@@ -195,6 +203,7 @@ def chat_completions(
                 messages,
                 seed=None if body.seed is None else body.seed + i,
                 tools=tools,
+                tool_choice=tool_choice,
                 json_schema=schema,
                 **options,
             )

@@ -117,8 +117,10 @@ class ChatCompletionRequest(BaseModel):
         return self.max_completion_tokens or self.max_tokens or 512
 
     @property
-    def tools_for_engine(self) -> list[dict[str, Any]] | None:
-        return None if self.tool_choice == "none" else self.tools
+    def tool_choice_for_engine(self) -> Literal["auto", "none"]:
+        """OpenAI's "none" (the tools stay in view, no call is made); anything else lets the
+        model choose."""
+        return "none" if self.tool_choice == "none" else "auto"
 
 
 class FeedbackCreate(BaseModel):
