@@ -166,8 +166,7 @@ def test_a_write_runs_only_after_the_yes_to_it_and_clears_answered_reads(templat
             order,
             ("cancel_pending_order", CANCEL),
             "I will cancel order #W1787190 (no longer needed). Shall I go ahead?",
-            ("cancel_pending_order", CANCEL),
-            order,
+            order,  # the user's yes ran the cancel before this step
             "Done: order #W1787190 is cancelled.",
         ]
     )
@@ -178,6 +177,11 @@ def test_a_write_runs_only_after_the_yes_to_it_and_clears_answered_reads(templat
     env.user_says("Yes, please.")
     agent.respond("Yes, please.")
     assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"
+    # The yes ran the held call, shown to the model as its call and result, before its step.
+    yes_at = engine.seen[4].index({"role": "user", "content": "Yes, please."})
+    call, result = engine.seen[4][yes_at + 1 :]
+    assert call["tool_calls"][0]["function"]["name"] == "cancel_pending_order"
+    assert result["role"] == "tool" and '"status":"cancelled"' in result["content"]
     # The order was read again after the write (not "already answered"): it shows the cancel.
     assert [c.name for c in env.calls].count("get_order_details") == 2
     assert '"status":"cancelled"' in engine.seen[-1][-1]["content"]
@@ -283,7 +287,7 @@ def test_a_held_write_repeated_is_not_called_again_until_the_user_speaks(templat
             cancel,
             cancel,  # the model asks again instead of asking the user
             "I will cancel order #W1787190 (no longer needed). Shall I go ahead?",
-            cancel,  # after the user's yes: runs
+            cancel,  # after the user's yes (which ran it): the model calls it again
             "Done: order #W1787190 is cancelled.",
         ]
     )
@@ -296,6 +300,11 @@ def test_a_held_write_repeated_is_not_called_again_until_the_user_speaks(templat
     env.user_says("Yes, please.")
     assert agent.respond("Yes, please.") == "Done: order #W1787190 is cancelled."
     assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"
+    # Made once: the model's own call after the yes is told it was done, not held anew.
+    assert [c.name for c in env.calls].count("cancel_pending_order") == 2  # held, then run
+    again = engine.seen[-1][-1]
+    assert again["role"] == "tool" and again["content"].startswith("Already done")
+    assert env.proposed is None
 
 
 SORRY = "I'm sorry, but I can't assist with that. Please try again."
@@ -449,7 +458,8 @@ def test_every_repeated_call_the_agent_answers_for_the_model_is_labelled_down() 
     from pasar.apps.taskbot.labels import answer_labels
 
     messages = [{"id": "u", "role": "user", "content": "Hi"}]
-    for i, text in enumerate(["Already answered: x", "Already held: x", "Already tried: x"]):
+    repeats = ["Already answered: x", "Already held: x", "Already tried: x", "Already done: x"]
+    for i, text in enumerate(repeats):
         call = {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
         messages += [
             {"id": f"a{i}", "role": "assistant", "model": "m", "content": "", "tool_calls": [call]},
@@ -460,5 +470,6 @@ def test_every_repeated_call_the_agent_answers_for_the_model_is_labelled_down() 
         "a0": "down",
         "a1": "down",
         "a2": "down",
+        "a3": "down",
         "end": "up",
     }

@@ -276,3 +276,23 @@ def test_store_import_is_what_episodes_start_from() -> None:
     from pasar.store.commerce import export_retail
 
     assert export_retail(episode_store(template)) == data
+
+
+def test_an_order_id_is_read_in_the_stores_form(template: Store) -> None:
+    """'W1787190' and '1787190' are '#W1787190' (the 1.5B dropped the '#' or the 'W' and got
+    "no order"); the schema's pattern holds constrained decoding to that form."""
+    from pasar.apps.taskbot.tools import order_id_as_stored
+
+    assert order_id_as_stored("W1787190") == order_id_as_stored(" #w1787190") == "#W1787190"
+    assert order_id_as_stored("1787190") == "#W1787190"
+    assert order_id_as_stored("W17") == "W17" and order_id_as_stored(5) == 5
+    parameters = TOOLS["get_order_details"].schema()["function"]["parameters"]
+    assert parameters["properties"]["order_id"]["pattern"] == "^#W[0-9]{7}$"
+    env = Environment(episode_store(template))
+    env.user_says("My email is yusuf.khan7390@example.com, order W1787190")
+    env.call("find_user_id_by_email", {"email": "yusuf.khan7390@example.com"})
+    seen = env.call("get_order_details", {"order_id": "W1787190"})  # said without '#'
+    assert not seen.error and json.loads(seen.content)["order_id"] == "#W1787190"
+    assert env.calls[-1].arguments == {"order_id": "#W1787190"}
+    bad = env.call("get_order_details", {"order_id": "W17"})
+    assert bad.error and "order_id" in bad.content and "#W[0-9]{7}" in bad.content

@@ -30,7 +30,7 @@ from pasar.apps.taskbot.policy import (
     confirmation_target,
     is_affirmative,
 )
-from pasar.apps.taskbot.tools import TOOLS
+from pasar.apps.taskbot.tools import TOOLS, order_id_as_stored
 from pasar.errors import PasarError
 from pasar.store.commerce import get_order, get_user, import_retail, load_retail_json
 from pasar.store.db import Store, migrate
@@ -139,7 +139,10 @@ class Environment:
 
     # -- tool calls ----------------------------------------------------------------------------
     def call(self, name: str, arguments: dict[str, Any]) -> Observation:
-        """Run a tool call under the policy; every call is recorded in ``calls``."""
+        """Run a tool call under the policy; every call is recorded in ``calls``. An order id
+        is read in the store's form first ('W1234567' is '#W1234567'), for the policy too."""
+        if "order_id" in arguments:
+            arguments = {**arguments, "order_id": order_id_as_stored(arguments["order_id"])}
         observation = self._call(name, arguments)
         self.calls.append(CallRecord(name, arguments, observation))
         if not observation.error:

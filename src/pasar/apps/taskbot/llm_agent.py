@@ -29,6 +29,12 @@ decoding writes the same words again. A reply after a write was held must ask fo
 name what it covers (the order id, or the new zip): when the model lists the change and stops,
 the question is added in the user's language (``CONFIRM``).
 
+The user's yes to a held change runs it at once, as the agent's call, before the model's next
+step (a confirmation that executes the pending action, as approval steps in agent frameworks
+do): the model would have to repeat the call word for word, and small models thank the user
+instead. The conversation shows the call and its result, and the model reports the result; a
+write it then makes again with the same arguments is answered "Already done", not held anew.
+
 When the model calls ``transfer_to_human_agents`` and the environment runs it, the turn ends
 with the transfer reply; ``transferred`` tells the evaluation the conversation is over.
 """
@@ -36,6 +42,7 @@ with the transfer reply; ``transferred`` tells the evaluation the conversation i
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,7 +62,7 @@ SYSTEM_PROMPT = """You are a customer-service agent of a retail store. Follow th
   user's default address, and give information about their profile, orders and products.
 - Before any change (cancel, modify, return, exchange, address), call its tool: the store
   holds the change and does nothing yet. Then list the details and ask the user to confirm
-  with yes. After they say yes, call the same tool again with the same arguments.
+  with yes. Their yes makes the change: its result is shown to you; tell the user.
 - Cancel reasons: 'no longer needed' or 'ordered by mistake'. A new item must be an available
   option of the same product. Refunds of a return go to the original payment method or a gift
   card. Modify or exchange an order only once: collect every item first.
@@ -84,7 +91,7 @@ CONFIRM = {
 # How the observations of a call made already start (answered, held, failed in this turn):
 # ``labels.py`` marks the answer that made such a call down.
 ALREADY_TRIED = "Already tried"
-REPEATED_CALL = ("Already answered", "Already held", ALREADY_TRIED)
+REPEATED_CALL = ("Already answered", "Already held", "Already done", ALREADY_TRIED)
 # How the note on a repeated reply starts (``labels.py`` finds the repeated answer by it).
 REPEATED_REPLY_NOTE = "Already said, not sent"
 
@@ -139,6 +146,7 @@ class LLMAgent:
     answered: dict[str, str] = field(default_factory=dict)  # read call -> what it returned
     failed: dict[str, str] = field(default_factory=dict)  # call refused or failed, this turn
     held: str | None = None  # the write held in this turn, waiting for the user's yes
+    done: dict[str, str] = field(default_factory=dict)  # write run -> what it returned
     transferred: bool = False  # the user was handed to a human: the conversation is over
 
     def __post_init__(self) -> None:
@@ -157,8 +165,10 @@ class LLMAgent:
 
     def respond(self, text: str) -> str:
         self.messages.append({"role": "user", "content": text})
-        self.held = None  # the user spoke: a yes lets the held write run, anything else drops it
+        self.held = None  # the user spoke: a yes runs the held write, anything else drops it
         self.failed.clear()
+        if self.env.confirmed is not None:
+            self._run_confirmed()
         temperature = self.temperature
         tool_choice: Literal["auto", "none"] = "auto"
         for _ in range(self.max_steps):
@@ -245,6 +255,11 @@ class LLMAgent:
                 f"Already answered: {call.name} was called with these arguments and returned "
                 f"{self.answered[key]}. Reply to the user now."
             )
+        if key in self.done:
+            return Observation(
+                f"Already done: {call.name} ran with these arguments and returned "
+                f"{self.done[key]}. Reply to the user now: tell them the result."
+            )
         if key == self.held:
             return Observation(
                 f"Already held: {call.name} with these arguments waits for the user's yes; "
@@ -252,6 +267,18 @@ class LLMAgent:
                 "the change (naming the order, or the new address) and ask them to confirm."
             )
         return None
+
+    def _run_confirmed(self) -> None:
+        """The change the user just said yes to runs now, as the agent's call."""
+        change = self.env.confirmed
+        assert change is not None
+        call = ToolCall(f"call_{uuid.uuid4().hex[:24]}", change.name, dict(change.arguments))
+        key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
+        self.messages.append(call_message(call))
+        observation = self._run(call, key)
+        self.messages.append(
+            {"role": "tool", "tool_call_id": call.id, "content": observation.content}
+        )
 
     def _run(self, call: ToolCall, key: str) -> Observation:
         """Run the call through the environment and remember what it tells later calls."""
@@ -265,6 +292,8 @@ class LLMAgent:
         tool = TOOLS.get(call.name)
         if tool is not None and tool.kind == "write" and not observation.held:
             self.answered.clear()  # what reads returned may have changed
+            if not observation.error:
+                self.done[key] = observation.content[:500]
         elif tool is not None and tool.kind == "read" and not observation.refused:
             self.answered[key] = observation.content[:500]
         return observation

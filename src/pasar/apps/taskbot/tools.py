@@ -15,9 +15,16 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
 
 from pasar.commerce import orders
 from pasar.errors import NotFoundError
@@ -27,6 +34,21 @@ from pasar.store.schema import Product, Variant
 
 Kind = Literal["read", "write"]
 Reason = Literal["no longer needed", "ordered by mistake"]
+ORDER_ID = re.compile(r"#?\s*W?\s*(\d{7})", re.IGNORECASE)
+
+
+def order_id_as_stored(value: Any) -> Any:
+    """An order id as the store keys it ('#W' and 7 digits) from the forms people and models
+    write it in ('W1234567', '#w1234567', '1234567'); anything else as given."""
+    match = ORDER_ID.fullmatch(value.strip()) if isinstance(value, str) else None
+    return f"#W{match[1]}" if match else value
+
+
+# The schema's pattern holds constrained decoding to the stored form, too ([0-9], not \d:
+# llama-cpp-python's schema converter turns \d{7} into a broken grammar that crashes llama.cpp).
+OrderId = Annotated[
+    str, StringConstraints(pattern=r"^#W[0-9]{7}$"), BeforeValidator(order_id_as_stored)
+]
 
 
 @dataclass(frozen=True)
@@ -78,7 +100,7 @@ def tool(kind: Kind) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         description, described = _docstring(function)
-        hints = get_type_hints(function)
+        hints = get_type_hints(function, include_extras=True)
         fields: dict[str, Any] = {
             name: (hints[name], Field(description=described.get(name)))
             for name in list(inspect.signature(function).parameters)[1:]
@@ -115,7 +137,7 @@ def get_user_details(db: Store, user_id: str) -> dict[str, Any]:
 
 
 @tool("read")
-def get_order_details(db: Store, order_id: str) -> dict[str, Any]:
+def get_order_details(db: Store, order_id: OrderId) -> dict[str, Any]:
     """Get an order's status, items, address, fulfillments and payments.
 
     Args:
@@ -213,7 +235,7 @@ def transfer_to_human_agents(db: Store, summary: str) -> str:
 
 
 @tool("write")
-def cancel_pending_order(db: Store, order_id: str, reason: Reason) -> dict[str, Any]:
+def cancel_pending_order(db: Store, order_id: OrderId, reason: Reason) -> dict[str, Any]:
     """Cancel a pending order; payments are refunded to their methods (gift cards at once).
 
     Args:
@@ -225,7 +247,7 @@ def cancel_pending_order(db: Store, order_id: str, reason: Reason) -> dict[str, 
 @tool("write")
 def modify_pending_order_address(
     db: Store,
-    order_id: str,
+    order_id: OrderId,
     address1: str,
     address2: str,
     city: str,
@@ -252,7 +274,11 @@ def modify_pending_order_address(
 
 @tool("write")
 def modify_pending_order_items(
-    db: Store, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    db: Store,
+    order_id: OrderId,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    payment_method_id: str,
 ) -> dict[str, Any]:
     """Swap items of a pending order for other options of the same products (once per order).
 
@@ -272,7 +298,7 @@ def modify_pending_order_items(
 
 @tool("write")
 def modify_pending_order_payment(
-    db: Store, order_id: str, payment_method_id: str
+    db: Store, order_id: OrderId, payment_method_id: str
 ) -> dict[str, Any]:
     """Pay a pending order with another of the user's payment methods.
 
@@ -315,7 +341,7 @@ def modify_user_address(
 
 @tool("write")
 def return_delivered_order_items(
-    db: Store, order_id: str, item_ids: list[str], payment_method_id: str
+    db: Store, order_id: OrderId, item_ids: list[str], payment_method_id: str
 ) -> dict[str, Any]:
     """Return items of a delivered order; the refund goes to the original method or a gift card.
 
@@ -330,7 +356,11 @@ def return_delivered_order_items(
 
 @tool("write")
 def exchange_delivered_order_items(
-    db: Store, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    db: Store,
+    order_id: OrderId,
+    item_ids: list[str],
+    new_item_ids: list[str],
+    payment_method_id: str,
 ) -> dict[str, Any]:
     """Exchange items of a delivered order for other options of the same products (once).
 
