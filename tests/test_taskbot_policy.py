@@ -90,7 +90,7 @@ def test_write_needs_a_yes_to_a_summary_naming_it(env: Environment) -> None:
     assert _held(env.call("cancel_pending_order", CANCEL))
     _confirm(env, "I will cancel order #W3579467. Proceed?", "Yes, but use the other reason")
     held = env.call("cancel_pending_order", CANCEL)
-    assert _held(held) and "call cancel_pending_order again" in held.content
+    assert _held(held) and "Their yes makes exactly this change" in held.content
     assert get_order(env.db, order_id="#W3579467")["status"] == "pending"
     _confirm(env, "I will cancel order #W3579467 (no longer needed). Proceed (yes/no)?")
     assert not env.call("cancel_pending_order", CANCEL).error

@@ -199,8 +199,8 @@ class Environment:
         held = {
             "status": "not done yet: waiting for the user's yes",
             "next": f"List these details to the user{f' (naming {target})' if target else ''} "
-            f"and ask them to confirm with yes. After their yes, call {change.name} again "
-            "with exactly these arguments.",
+            "and ask them to confirm with yes. Their yes makes exactly this change (you will "
+            "see its result); no other message does.",
             "tool": change.name,
             "arguments": change.arguments,
         }
