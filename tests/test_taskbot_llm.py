@@ -13,6 +13,7 @@ from pasar.apps.taskbot.evaluation import evaluate, scenario_case, task_case
 from pasar.apps.taskbot.flows import FlowsAgent
 from pasar.apps.taskbot.judge import gold_hash
 from pasar.apps.taskbot.llm_agent import (
+    CONFIRM,
     REPEATED_REPLY_NOTE,
     RETRY_TEMPERATURE,
     LLMAgent,
@@ -405,9 +406,10 @@ def test_a_failed_call_repeated_in_the_turn_is_not_run_again(template: Store) ->
     assert engine.tools_offered == [True, True, False]  # then it may only reply
 
 
-def test_a_reply_to_a_held_write_asks_for_the_yes_naming_the_order(template: Store) -> None:
-    """The model lists the change and stops; the agent adds the question with the order id, so
-    the user's yes can confirm it (the policy needs the id named)."""
+def test_a_reply_to_a_held_write_asks_for_the_yes_naming_the_exact_change(template: Store) -> None:
+    """The model lists the change and stops; the agent adds the question naming the exact
+    change it holds (tool and arguments, the order id among them), so the user's yes covers
+    what will run, whatever the model said of it."""
     env = Environment(episode_store(template))
     engine = ScriptedEngine(
         [
@@ -421,11 +423,34 @@ def test_a_reply_to_a_held_write_asks_for_the_yes_naming_the_order(template: Sto
     agent = LLMAgent(engine, env, language="id")
     reply = agent.respond(said(env, f"Batalkan #W1787190, tidak perlu lagi. {EMAIL['email']}"))
     assert reply.startswith("I will cancel your order")
-    assert reply.endswith("(#W1787190) saya lanjutkan (ya/tidak)?")
+    assert reply.endswith(
+        "(cancel_pending_order: order_id=#W1787190, reason=no longer needed) saya lanjutkan "
+        "(ya/tidak)?"
+    )
     assert agent.messages[-1] == {"role": "assistant", "content": reply}
     env.agent_says(reply)
     agent.respond(said(env, "Ya"))
     assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"
+
+
+def test_the_scripted_user_says_no_to_another_kind_of_change(template: Store) -> None:
+    """The 1.5B held a payment change for a customer who asked for an exchange, called it
+    "the exchange", and the scripted user said yes (the store refused it only because the
+    order was delivered). The agent's question names the held tool; a careful user says no."""
+    from pasar.apps.taskbot.scenarios import NOT_ASKED, ScriptedUser
+
+    [exchange] = [s for s in load_scenarios(EXAMPLES, "heldout") if s.id == "en-exchange-bottle"]
+    user = ScriptedUser(exchange)
+    wrong = "I will exchange it.\n" + CONFIRM["en"].format(
+        target="modify_pending_order_payment: order_id=#W6798117, payment_method_id=paypal_1"
+    )
+    assert user.reply(wrong) == NOT_ASKED["en"]
+    right = "I will exchange it.\n" + CONFIRM["en"].format(
+        target="exchange_delivered_order_items: order_id=#W6798117"
+    )
+    assert user.reply(right) == exchange.answers["confirm"]
+    flows = "Here is what I will do: in order #W6798117, change ... Shall I proceed (yes/no)?"
+    assert ScriptedUser(exchange).reply(flows) == exchange.answers["confirm"]  # names no tool
 
 
 def test_an_empty_answer_is_not_sent_and_is_sampled_again(template: Store) -> None:

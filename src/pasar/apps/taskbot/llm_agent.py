@@ -25,9 +25,10 @@ tried), the model's next step may only reply (``tool_choice="none"``): small mod
 make the same call until the budget is gone.
 
 The retry after a repeated reply (or an empty answer) is sampled (``RETRY_TEMPERATURE``): greedy
-decoding writes the same words again. A reply after a write was held must ask for the yes and
-name what it covers (the order id, or the new zip): when the model lists the change and stops,
-the question is added in the user's language (``CONFIRM``).
+decoding writes the same words again. A reply after a write was held ends with the agent's own
+question in the user's language (``CONFIRM``), naming the exact change (``change_summary``: the
+tool and its arguments, the order id or new zip among them), so the user's yes covers what
+will run, whatever the model said of it.
 
 The user's yes to a held change runs it at once, as the agent's call, before the model's next
 step (a confirmation that executes the pending action, as approval steps in agent frameworks
@@ -47,8 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pasar.apps.taskbot.environment import Environment, Observation
-from pasar.apps.taskbot.policy import confirmation_target
-from pasar.apps.taskbot.scenarios import ask_of
+from pasar.apps.taskbot.policy import change_summary
 from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT, tool_schemas
 from pasar.errors import ContextLengthError
 from pasar.languages import LANGUAGE_NAMES
@@ -213,16 +213,14 @@ class LLMAgent:
         return self._transfer(text)
 
     def _with_confirmation(self, reply: str) -> str:
-        """A reply after a write was held must ask for the yes, naming what the yes covers
-        (the policy runs the write only then); small models list the change and stop. The
-        question is added when the reply does not ask it."""
+        """A reply after a write was held ends with the question for the yes, naming the exact
+        change (the policy runs the write only then): small models list the change and stop,
+        or describe another one than they hold."""
         change = self.env.proposed
         if self.held is None or change is None:
             return reply
-        target = confirmation_target(change.name, change.arguments)
-        if ask_of(reply) == "confirm" and target in reply:
-            return reply
-        return f"{reply}\n{CONFIRM[self.language].format(target=target)}"
+        summary = change_summary(change.name, change.arguments)
+        return f"{reply}\n{CONFIRM[self.language].format(target=summary)}"
 
     def _said_before(self, reply: str) -> bool:
         """Whether the agent gave this reply earlier in the conversation."""

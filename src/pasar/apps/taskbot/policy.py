@@ -131,6 +131,18 @@ def is_affirmative(text: str) -> bool:
     return any(starts_with_yes(words, plain_words(w)) for ws in YES.values() for w in ws)
 
 
+def change_summary(name: str, arguments: dict[str, Any]) -> str:
+    """The exact change a yes would make, as the tool and its arguments: the agent puts it to
+    the user itself, so the yes covers what will run, not the model's account of it (a model
+    that says "exchange" while it holds a payment change is caught by the user)."""
+    given = ", ".join(
+        f"{key}={', '.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in arguments.items()
+        if value not in (None, "", [])
+    )
+    return f"{name}: {given}"
+
+
 def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
     """What the agent's summary must name for the user's yes to cover this write."""
     if name == "modify_user_address":

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pasar.apps.taskbot.tools import TOOLS
 from pasar.errors import MissingInputError
 
 ASKS = ("confirm", "identity", "order_id", "reason", "items", "new_items", "payment", "address")
@@ -173,8 +174,21 @@ def load_scenarios(path: Path, split: str = "all") -> list[Scenario]:
     return [s for s in scenarios if split == "all" or s.split == split]
 
 
+# What a scripted user says to a confirmation of a change it did not ask for.
+NOT_ASKED = {
+    "en": "No, that is not what I asked for.",
+    "id": "Bukan, itu bukan yang saya minta.",
+    "ms": "Bukan, itu bukan yang saya minta.",
+    "th": "ไม่ใช่ค่ะ นั่นไม่ใช่สิ่งที่ขอ",
+    "vi": "Không, đó không phải điều tôi yêu cầu.",
+    "tl": "Hindi, hindi iyan ang hiniling ko.",
+}
+
+
 class ScriptedUser:
-    """Plays a scenario's user: answers what it is asked, corrects once, then says goodbye."""
+    """Plays a scenario's user: answers what it is asked, corrects once, then says goodbye.
+    Like a careful customer, it says no to a confirmation that names a change of another kind
+    than the one it came for (a write tool that is not among its gold actions)."""
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
@@ -190,6 +204,8 @@ class ScriptedUser:
         """The user's next message; after the closing, ``done`` is True."""
         ask = ask_of(agent_text)
         correction = self.scenario.correction
+        if ask == "confirm" and self._names_another_change(agent_text):
+            return NOT_ASKED.get(self.scenario.language, NOT_ASKED["en"])
         if ask == "confirm":
             if correction and not self.corrected:
                 self.corrected = True
@@ -206,3 +222,8 @@ class ScriptedUser:
                 return text
         self.done = True
         return self.scenario.closing
+
+    def _names_another_change(self, agent_text: str) -> bool:
+        wanted = {a["name"] for a in self.scenario.gold_actions}
+        named = {n for n, t in TOOLS.items() if t.kind == "write" and n in agent_text}
+        return bool(named) and not named & wanted
