@@ -215,6 +215,21 @@ def test_errors_in_openai_shape_and_nothing_stored(server):
             },
         )
     assert info.value.body["code"] == "invalid_json_schema"
+    # A pattern with a \d escape: llama.cpp cannot parse the converted grammar and the broken
+    # grammar crashed the whole server (a segfault) before; now a 400 that names the fix.
+    with pytest.raises(openai.BadRequestError) as info:
+        api.chat.completions.create(
+            model=MODEL,
+            messages=HI,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "x",
+                    "schema": {"type": "string", "pattern": "^\\d{3}$"},
+                },
+            },
+        )
+    assert info.value.body["code"] == "invalid_json_schema" and "[0-9]" in str(info.value.body)
 
     url = f"{server.url}/v1/chat/completions"
     malformed = httpx.post(url, content=b'{"model": ', headers={"content-type": "application/json"})

@@ -104,6 +104,7 @@ class LlamaCppEngine(Engine):
         key = json.dumps(schema, sort_keys=True)
         grammar = self._grammars.get(key)
         if grammar is None:
+            refuse_escaped_patterns(schema)
             try:
                 grammar = llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
             except (ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
@@ -277,11 +278,36 @@ JSON_SPACE = 'space ::= | " " | "\\n"{1,2} [ \\t]{0,20}'
 SAFE_OPENING = re.compile(r'( |\n{1,2}[ \t]{0,20})?(?:"(?:n(?:a(?:m(?:e"?)?)?)?)?)?')
 
 
+# A letter after a backslash in a regex (\d, \w, \s, \b, \p...): llama-cpp-python's schema
+# converter copies it into the grammar, llama.cpp cannot parse it, and the broken grammar then
+# crashes the process (a segfault): one request could take the server down.
+ESCAPED_CLASS = re.compile(r"\\[A-Za-z]")
+
+
+def refuse_escaped_patterns(schema: Any) -> None:
+    """Raise ``InvalidSchemaError`` for a ``pattern`` anywhere in the schema that uses a
+    backslash-letter escape, naming the character class to write instead."""
+    if isinstance(schema, list):
+        for item in schema:
+            refuse_escaped_patterns(item)
+    elif isinstance(schema, dict):
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and ESCAPED_CLASS.search(pattern):
+            raise InvalidSchemaError(
+                f"pattern {pattern!r} uses a backslash escape (\\d, \\w, \\s...), which "
+                "llama.cpp's grammar cannot take: write the class out ([0-9], [A-Za-z0-9_], "
+                "[ \\t\\n])"
+            )
+        for value in schema.values():
+            refuse_escaped_patterns(value)
+
+
 def tool_call_grammar(tools: list[dict[str, Any]]) -> str:
     """GBNF for one call in tags: ``<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>``
     where the name is one of the tools and the arguments follow its parameters' schema; JSON
     may be pretty-printed, as models write it."""
     calls = tool_choice_schema(tools)["anyOf"][0]["properties"]["tool_calls"]["items"]
+    refuse_escaped_patterns(calls)
     body = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(calls), verbose=False)._grammar
     body = re.sub(r"(?m)^root ::=", "call ::=", body)
     body, spaces = re.subn(r"(?m)^space ::= .*$", lambda _: JSON_SPACE, body)
