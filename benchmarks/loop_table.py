@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,17 +125,22 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def cli(
+    doc: str,
+    make_table: Callable[[Path], dict[str, Any]],
+    make_markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    """An experiment's table as JSON and markdown (also printed), from its run folder."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="The experiment's folder.")
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     args = parser.parse_args()
-    result = table(args.run)
+    result = make_table(args.run)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
-    args.markdown.write_text(markdown(result))
-    print(markdown(result))
+    args.markdown.write_text(make_markdown(result))
+    print(make_markdown(result))
 
 
 if __name__ == "__main__":
-    main()
+    cli(__doc__, table, markdown)

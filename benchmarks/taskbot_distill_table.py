@@ -7,10 +7,11 @@ scenarios and the paraphrases. Works on a partial run (rows not finished are lef
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from loop_table import cli, read  # benchmarks/ is on the path when run as a script
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 REFERENCES = [  # (row, report prefix in docs/results)
@@ -30,10 +31,6 @@ COLUMNS = [
     "policy_refusals",
     "seconds_per_episode",
 ]
-
-
-def read(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def table(run: Path) -> dict[str, Any]:
@@ -76,17 +73,5 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path, help="The experiment's folder.")
-    parser.add_argument("--json", type=Path, required=True)
-    parser.add_argument("--markdown", type=Path, required=True)
-    args = parser.parse_args()
-    result = table(args.run)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    args.markdown.write_text(markdown(result))
-    print(markdown(result))
-
-
 if __name__ == "__main__":
-    main()
+    cli(__doc__, table, markdown)

@@ -31,7 +31,7 @@ from pasar.store.interactions import (
     new_conversation_id,
 )
 from pasar.store.keys import KeyInfo
-from pasar.store.recorder import Recorder
+from pasar.store.recorder import Recorder, sampling_record
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -158,10 +158,11 @@ def chat_completions(
         api_key_id=caller.id if caller else None,
         visible_to=visible_to(caller),
     )
-    sampling = options | {"seed": body.seed, "n": body.n, "json_schema": schema is not None}
-    if tools:
-        sampling["tools"] = tools  # what the model read; exports show it to the model trained
-        sampling["tool_choice"] = tool_choice
+    sampling = sampling_record(
+        options
+        | {"seed": body.seed, "n": body.n, "json_schema": schema}
+        | ({"tools": tools, "tool_choice": tool_choice} if tools else {})
+    )
 
     def save(answers: list[ChatResult]) -> None:
         counted = all(a.usage.prompt_tokens or a.usage.completion_tokens for a in answers)

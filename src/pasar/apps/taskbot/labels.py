@@ -6,8 +6,8 @@ included) and writes its id into the episode. Labelling an episodes file then gi
 model's own answers in that conversation:
 
 * a thumbs down to every answer whose tool call came back as an error, a policy refusal,
-  "already answered", "already held" or "already tried", and to every reply the agent did not
-  send because it repeated an earlier one (the failure is located there);
+  "already answered", "already held", "already done" or "already tried", and to every reply
+  the agent did not send because it repeated an earlier one (the failure is located there);
 * in an episode the judge passed (final database state and facts), a thumbs up to every other
   answer: the trajectory a smaller model should learn;
 * in an episode the judge failed with no located failure, a thumbs down to its last answer,

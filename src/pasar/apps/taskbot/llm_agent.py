@@ -100,6 +100,11 @@ def system_message(language: str) -> Message:
     return {"role": "system", "content": SYSTEM_PROMPT.format(language=LANGUAGE_NAMES[language])}
 
 
+def call_key(call: ToolCall) -> str:
+    """The identity of a call (tool and arguments) the loop remembers calls by."""
+    return json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
+
+
 def call_message(call: ToolCall) -> Message:
     """An assistant message carrying one tool call, in OpenAI's format."""
     arguments = json.dumps(call.arguments, ensure_ascii=False)
@@ -199,7 +204,7 @@ class LLMAgent:
                 return reply
             call = result.tool_calls[0]  # the policy allows one call at a time
             self.messages.append(call_message(call))
-            key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
+            key = call_key(call)
             observation = self._made_already(call, key)
             if observation is None:
                 observation = self._run(call, key)
@@ -271,9 +276,8 @@ class LLMAgent:
         change = self.env.confirmed
         assert change is not None
         call = ToolCall(f"call_{uuid.uuid4().hex[:24]}", change.name, dict(change.arguments))
-        key = json.dumps([call.name, call.arguments], sort_keys=True, ensure_ascii=False)
         self.messages.append(call_message(call))
-        observation = self._run(call, key)
+        observation = self._run(call, call_key(call))
         self.messages.append(
             {"role": "tool", "tool_call_id": call.id, "content": observation.content}
         )
