@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -498,3 +499,37 @@ def test_every_repeated_call_the_agent_answers_for_the_model_is_labelled_down() 
         "a3": "down",
         "end": "up",
     }
+
+
+def test_a_local_model_may_write_only_calls_the_policy_would_run(template: Store) -> None:
+    """Under the JSON protocol the agent holds decoding to ``Environment.callable_tools``: no
+    write before the sign-in, ids only as heard; the model still reads all 16 tools."""
+
+    class JsonEngine(Engine):
+        kind = "json"
+
+        def __init__(self, answers: list[str]) -> None:
+            super().__init__("json")
+            self.answers, self.callable, self.shown = answers, [], []
+
+        def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
+            self.callable.append(re.findall(r"'name': \{'const': '(\w+)'\}", str(json_schema)))
+            self.shown.append(messages[0]["content"].count("("))
+            return ChatResult(self.answers.pop(0), "stop", Usage(0, 0), self.name)
+
+        def _stream(self, messages, params, json_schema):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    env = Environment(episode_store(template))
+    call = {"name": "find_user_id_by_email", "arguments": EMAIL}
+    ask, hello = '{"content": "Your email, please?"}', '{"content": "Hi"}'
+    engine = JsonEngine([ask, json.dumps({"tool_calls": [call]}), hello])
+    agent = LLMAgent(engine, env)
+    agent.respond(said(env, "Cancel order #W1787190, please"))
+    assert "cancel_pending_order" not in engine.callable[0]
+    assert "find_user_id_by_email" not in engine.callable[0]  # nobody said an email yet
+    assert "find_user_id_by_name_zip" in engine.callable[0]
+    agent.respond(said(env, f"It is {EMAIL['email']}"))
+    assert "find_user_id_by_email" in engine.callable[1] and env.user_id == "yusuf_khan_7091"
+    assert "cancel_pending_order" in engine.callable[2]  # signed in, the order id was heard
+    assert engine.shown[0] == engine.shown[2] >= len(TOOLS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import SHARED_DATA
 
@@ -12,6 +14,7 @@ from pasar.apps.taskbot.environment import (
     load_template,
 )
 from pasar.apps.taskbot.policy import is_affirmative
+from pasar.apps.taskbot.tools import tool_schemas
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
 
@@ -233,3 +236,45 @@ def test_made_up_values_are_refused_and_heard_ones_pass(template: Store) -> None
         {"order_id": "#W3579467", "item_ids": ["1234567890"], "payment_method_id": "x"},
     )
     assert item_ids.refused and "item_ids '1234567890'" in item_ids.content
+
+
+def _callable(env: Environment) -> dict[str, dict]:
+    """The tools the agent may write a call to now, by name: their parameter schemas."""
+    return {
+        t["function"]["name"]: t["function"]["parameters"]["properties"]
+        for t in env.callable_tools(tool_schemas())
+    }
+
+
+def test_decoding_may_call_only_what_the_policy_would_run(template: Store) -> None:
+    """Before the sign-in only the open tools can be written, and a lookup by email only once
+    an email was said; after it, ids are held to the ones heard (the 1.5B's first call used to
+    be a payment change of an invented order, before anyone signed in)."""
+    env = Environment(episode_store(template))
+    env.user_says("Hi, I want to exchange a water bottle")
+    assert set(_callable(env)) == {
+        "find_user_id_by_name_zip",
+        "list_all_product_types",
+        "calculate",
+        "transfer_to_human_agents",
+    }
+    env.user_says("I'm yusuf.khan7390@example.com")
+    assert _callable(env)["find_user_id_by_email"]["email"]["enum"] == [
+        "yusuf.khan7390@example.com"
+    ]
+    assert not env.call("find_user_id_by_email", {"email": "yusuf.khan7390@example.com"}).error
+    after = _callable(env)
+    assert "cancel_pending_order" not in after  # no order id heard yet
+    assert after["get_user_details"]["user_id"]["enum"] == ["yusuf_khan_7091"]
+    assert not env.call("get_user_details", {"user_id": "yusuf_khan_7091"}).error
+    env.user_says("cancel W3579467 please")
+    tools = _callable(env)
+    orders = tools["cancel_pending_order"]["order_id"]["enum"]
+    assert "#W3579467" in orders and all(re.fullmatch(r"#W[0-9]{7}", o) for o in orders)
+    assert "pattern" not in tools["cancel_pending_order"]["order_id"]
+    payments = tools["modify_pending_order_payment"]["payment_method_id"]["enum"]
+    assert "paypal_5796936" in payments  # from the user's profile
+    # Where the marketplace signs customers in, the lookups are never offered.
+    signed_in = Environment(episode_store(template), chat_sign_in=False)
+    signed_in.sign_in("yusuf_khan_7091")
+    assert not {"find_user_id_by_email", "find_user_id_by_name_zip"} & set(_callable(signed_in))

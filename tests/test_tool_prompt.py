@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import re
+
 import pytest
 
 from pasar.apps.taskbot.tools import tool_schemas
@@ -51,9 +54,11 @@ def test_tool_choice_none_constrains_a_local_model_to_a_reply():
         def __init__(self) -> None:
             super().__init__("recorder")
             self.schemas: list = []
+            self.prompts: list = []
 
         def _complete(self, messages, params, json_schema, tools):  # type: ignore[no-untyped-def]
             self.schemas.append(json_schema)
+            self.prompts.append(str(messages))
             assert messages[0]["content"].startswith("You can call these tools")
             return ChatResult('{"content": "Hi"}', "stop", Usage(1, 1), self.name)
 
@@ -72,6 +77,17 @@ def test_tool_choice_none_constrains_a_local_model_to_a_reply():
     assert "tool_calls" in str(engine.schemas[1])
     with pytest.raises(ValueError, match="tool_choice='required'"):
         engine.chat(ask, tools=tools, tool_choice="required")  # type: ignore[arg-type]
+
+    # allowed_tools: the answer may call only those (with their narrower schemas); the model
+    # still reads the whole list, so the prompt is the same; none allowed leaves a reply.
+    lookup = [copy.deepcopy(t) for t in tools if t["function"]["name"] == "get_order_details"]
+    lookup[0]["function"]["parameters"]["properties"]["order_id"]["enum"] = ["#W1787190"]
+    engine.chat(ask, tools=tools, allowed_tools=lookup)
+    names = re.findall(r"'name': \{'const': '(\w+)'\}", str(engine.schemas[2]))
+    assert names == ["get_order_details"] and "'enum': ['#W1787190']" in str(engine.schemas[2])
+    engine.chat(ask, tools=tools, allowed_tools=[])
+    assert engine.schemas[3] == engine.schemas[0]
+    assert len(engine.prompts) == 4 and len(set(engine.prompts)) == 1
 
 
 def test_an_answer_cut_short_by_max_tokens_gives_the_reply_so_far_and_no_json():

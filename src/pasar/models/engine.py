@@ -205,11 +205,18 @@ class Engine(ABC):
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Literal["auto", "none"] = "auto",
         json_schema: dict[str, Any] | None = None,
+        allowed_tools: list[dict[str, Any]] | None = None,
     ) -> ChatResult:
         """One answer. With ``tools``, the answer is tool calls or a reply (``tool_choice``
         ``auto``), or a reply only (``none``, OpenAI's ``tool_choice="none"``: under pasar's
         JSON protocol the model still sees the tools and its earlier calls; an engine on its
-        chat template's protocol renders the conversation without the tool list)."""
+        chat template's protocol renders the conversation without the tool list).
+
+        ``allowed_tools``: the tools the answer may call now, a subset of ``tools`` whose
+        parameter schemas may be narrower (OpenAI's ``allowed_tools`` idea): under pasar's JSON
+        protocol decoding is held to them while the model sees ``tools`` (the prompt, and its
+        cache, stay the same); none left means a reply. Engines on a native protocol ignore
+        it: check the call."""
         if tool_choice not in ("auto", "none"):
             raise ValueError(f"tool_choice={tool_choice!r}: use 'auto' or 'none'")
         params = SamplingParams(max_tokens, temperature, top_p, tuple(stop or ()), seed)
@@ -219,10 +226,11 @@ class Engine(ABC):
         if tools and not self.native_tools:
             if schema is not None:
                 raise ValueError("give either tools or json_schema, not both")
+            may_call = tools if allowed_tools is None else allowed_tools
             result = self._complete(
                 with_tools(checked, tools, self.tool_role),
                 params,
-                tool_choice_schema(tools, tool_choice),
+                tool_choice_schema(may_call, tool_choice if may_call else "none"),
                 None,
             )
             result.text, result.tool_calls = parse_tool_output(result.text)

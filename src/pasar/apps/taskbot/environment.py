@@ -27,6 +27,7 @@ from pasar.apps.taskbot.policy import (
     AUTH_TOOLS,
     GROUNDED_ARGUMENTS,
     OPEN_TOOLS,
+    callable_tools,
     confirmation_target,
     is_affirmative,
 )
@@ -138,6 +139,12 @@ class Environment:
                 self.confirmed = proposed
 
     # -- tool calls ----------------------------------------------------------------------------
+    def callable_tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``tools`` as the policy would run them now (``policy.callable_tools``)."""
+        return callable_tools(
+            tools, heard=self.heard, user_id=self.user_id, chat_sign_in=self.chat_sign_in
+        )
+
     def call(self, name: str, arguments: dict[str, Any]) -> Observation:
         """Run a tool call under the policy; every call is recorded in ``calls``. An order id
         is read in the store's form first ('W1234567' is '#W1234567'), for the policy too."""

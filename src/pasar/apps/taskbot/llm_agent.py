@@ -182,6 +182,7 @@ class LLMAgent:
                     self._prompt(),
                     tools=self.tools,
                     tool_choice=tool_choice,
+                    allowed_tools=self.env.callable_tools(self.tools),
                     max_tokens=self.max_tokens,
                     temperature=temperature,
                     seed=self.seed,

@@ -148,3 +148,67 @@ def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
     if name == "modify_user_address":
         return str(arguments.get("zip", ""))
     return str(arguments.get("order_id", ""))
+
+
+# Where a grounded value is found in what was heard (lower-cased): ids as the retail data
+# writes them. An order id may come as '#W1234567', 'W1234567' or '1234567'.
+HEARD_PATTERNS = {
+    "order_id": re.compile(r"(?<![0-9])(?:#?w)?([0-9]{7})(?![0-9])"),
+    "id": re.compile(r"(?<![0-9])([0-9]{10})(?![0-9])"),  # product and item ids
+    "payment_method_id": re.compile(r"\b((?:credit_card|paypal|gift_card)_[0-9]+)\b"),
+    "email": re.compile(r"([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,})"),
+}
+ID_ARGUMENTS = ("product_id", "item_id", "item_ids", "new_item_ids")
+
+
+def heard_values(heard: str, user_id: str | None) -> dict[str, list[str]]:
+    """Per grounded argument, the values the conversation gave for it so far (first heard
+    first); the user id is the signed-in user's only (one user per conversation)."""
+
+    def found(kind: str, form: str = "{}") -> list[str]:
+        return list(dict.fromkeys(form.format(v) for v in HEARD_PATTERNS[kind].findall(heard)))
+
+    ids = found("id")
+    return {
+        "order_id": found("order_id", "#W{}"),
+        "payment_method_id": found("payment_method_id"),
+        "email": found("email"),
+        "user_id": [user_id] if user_id else [],
+        **{key: ids for key in ID_ARGUMENTS},
+    }
+
+
+def callable_tools(
+    tools: list[dict[str, Any]], *, heard: str, user_id: str | None, chat_sign_in: bool = True
+) -> list[dict[str, Any]]:
+    """The tools the policy would run now, their grounded ids held to the values heard: what
+    constrained decoding may write, so a call before the sign-in or with a made-up order id,
+    item id, payment method or email cannot be written at all (the model still sees every
+    tool). Names, zip codes and free text stay open; the policy checks them when called. A
+    tool whose required id nobody gave yet is left out until someone does."""
+    values = heard_values(heard, user_id)
+    allowed = []
+    for tool in tools:
+        function = tool["function"]
+        name = function["name"]
+        if (name in AUTH_TOOLS and not chat_sign_in) or (name not in OPEN_TOOLS and not user_id):
+            continue
+        parameters = function.get("parameters") or {}
+        properties = dict(parameters.get("properties", {}))
+        missing = False
+        for key, schema in properties.items():
+            if key not in values:
+                continue
+            if not values[key]:
+                missing = missing or key in parameters.get("required", [])
+                continue
+            narrowed = {k: v for k, v in schema.items() if k != "pattern"}
+            if schema.get("type") == "array":
+                narrowed["items"] = {"type": "string", "enum": values[key]}
+            else:
+                narrowed["enum"] = values[key]
+            properties[key] = narrowed
+        if not missing:
+            narrowed_parameters = {**parameters, "properties": properties}
+            allowed.append({**tool, "function": {**function, "parameters": narrowed_parameters}})
+    return allowed
