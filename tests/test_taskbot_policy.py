@@ -252,12 +252,11 @@ def test_decoding_may_call_only_what_the_policy_would_run(template: Store) -> No
     be a payment change of an invented order, before anyone signed in)."""
     env = Environment(episode_store(template))
     env.user_says("Hi, I want to exchange a water bottle")
-    assert set(_callable(env)) == {
-        "find_user_id_by_name_zip",
-        "list_all_product_types",
-        "calculate",
-        "transfer_to_human_agents",
-    }
+    open_now = {"list_all_product_types", "calculate", "transfer_to_human_agents"}
+    assert set(_callable(env)) == open_now
+    assert _callable(env)["calculate"]["expression"]["pattern"] == "^[-0-9+*/(). ]+$"
+    env.user_says("I'm Yusuf Khan, zip 19122")
+    assert _callable(env)["find_user_id_by_name_zip"]["zip"]["enum"] == ["19122"]
     env.user_says("I'm yusuf.khan7390@example.com")
     assert _callable(env)["find_user_id_by_email"]["email"]["enum"] == [
         "yusuf.khan7390@example.com"

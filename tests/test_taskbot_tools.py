@@ -75,8 +75,10 @@ def test_read_tools(env: Environment) -> None:
     assert len(types) == 50 and types["Electric Kettle"] == "1075968781"
     assert env.execute("calculate", {"expression": "(149.45 - 145.48) * 2"}) == 7.94
     assert env.execute("transfer_to_human_agents", {"summary": "warranty"}) == "Transfer successful"
-    with pytest.raises(ValueError, match="only numbers"):
+    with pytest.raises(ValueError, match="should match pattern"):  # held by its schema, too
         env.execute("calculate", {"expression": "__import__('os')"})
+    with pytest.raises(ValueError, match="only numbers"):
+        env.execute("calculate", {"expression": "9 ** 9 ** 9"})
     with pytest.raises(NotFoundError):
         env.execute("get_order_details", {"order_id": "#W0000000"})
 

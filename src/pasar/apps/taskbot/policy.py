@@ -157,13 +157,15 @@ HEARD_PATTERNS = {
     "id": re.compile(r"(?<![0-9])([0-9]{10})(?![0-9])"),  # product and item ids
     "payment_method_id": re.compile(r"\b((?:credit_card|paypal|gift_card)_[0-9]+)\b"),
     "email": re.compile(r"([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,})"),
+    "zip": re.compile(r"(?<![0-9])([0-9]{5})(?![0-9])"),
 }
 ID_ARGUMENTS = ("product_id", "item_id", "item_ids", "new_item_ids")
 
 
 def heard_values(heard: str, user_id: str | None) -> dict[str, list[str]]:
     """Per grounded argument, the values the conversation gave for it so far (first heard
-    first); the user id is the signed-in user's only (one user per conversation)."""
+    first); the user id is the signed-in user's only (one user per conversation). Zip codes
+    are any 5 digits heard, so the new zip of an address the user gives is callable too."""
 
     def found(kind: str, form: str = "{}") -> list[str]:
         return list(dict.fromkeys(form.format(v) for v in HEARD_PATTERNS[kind].findall(heard)))
@@ -173,6 +175,7 @@ def heard_values(heard: str, user_id: str | None) -> dict[str, list[str]]:
         "order_id": found("order_id", "#W{}"),
         "payment_method_id": found("payment_method_id"),
         "email": found("email"),
+        "zip": found("zip"),
         "user_id": [user_id] if user_id else [],
         **{key: ids for key in ID_ARGUMENTS},
     }
@@ -184,8 +187,9 @@ def callable_tools(
     """The tools the policy would run now, their grounded ids held to the values heard: what
     constrained decoding may write, so a call before the sign-in or with a made-up order id,
     item id, payment method or email cannot be written at all (the model still sees every
-    tool). Names, zip codes and free text stay open; the policy checks them when called. A
-    tool whose required id nobody gave yet is left out until someone does."""
+    tool). Zip codes too: a lookup by name waits for a zip (the 1.5B made one up from the
+    greeting's words and 12345). Names and free text stay open; the policy checks them when
+    called. A tool whose required id nobody gave yet is left out until someone does."""
     values = heard_values(heard, user_id)
     allowed = []
     for tool in tools:

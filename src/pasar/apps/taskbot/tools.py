@@ -205,8 +205,13 @@ def _arithmetic(node: ast.AST) -> float:
     raise ValueError("only numbers, + - * / and parentheses are allowed")
 
 
+# Only what ``_arithmetic`` evaluates, so constrained decoding cannot turn the calculator into
+# a free-text field (the 1.5B wrote the write it could not call yet into it).
+Arithmetic = Annotated[str, StringConstraints(pattern=r"^[-0-9+*/(). ]+$")]
+
+
 @tool("read")
-def calculate(db: Store, expression: str) -> float:
+def calculate(db: Store, expression: Arithmetic) -> float:
     """Calculate an arithmetic expression, rounded to 2 decimals.
 
     Args:
