@@ -213,6 +213,10 @@ def test_an_agent_episode_is_recorded_with_its_tool_turns_and_exported_in_trl_fo
         {"id": "call_1", "name": "find_user_id_by_email", "arguments": EMAIL}
     ]
     assert stored[3]["tool_call_id"] == "call_1" and "yusuf_khan_7091" in stored[3]["content"]
+    # What it could call is kept by name (the narrowed schemas would repeat the tool list).
+    first, second = stored[2]["sampling"]["allowed_tools"], stored[4]["sampling"]["allowed_tools"]
+    assert "find_user_id_by_email" in first and "get_user_details" not in first
+    assert "get_user_details" in second and stored[4]["sampling"]["tools"] == tool_schemas()
 
     add_feedback(log, message_id=engine.message_id, rating="up")
     [row] = feedback_rows(feedback_examples(log), "sft")

@@ -52,12 +52,19 @@ def recorded_messages(messages: Sequence[Message]) -> list[Message]:
 def sampling_record(options: dict[str, Any]) -> dict[str, Any]:
     """The request's options as stored: a JSON schema only as whether one was given (it is the
     caller's), the tools offered as given (the model read them: an export of this answer must
-    show them to the model it trains, `data/feedback.py`)."""
-    kept = {k: v for k, v in options.items() if k not in ("json_schema", "tools")}
+    show them to the model it trains, `data/feedback.py`), the tools it was allowed to call by
+    name (their narrowed schemas only held decoding)."""
+    kept = {k: v for k, v in options.items() if k not in ("json_schema", "tools", "allowed_tools")}
+    allowed = options.get("allowed_tools")
     return (
         kept
         | {"json_schema": options.get("json_schema") is not None}
         | ({"tools": options["tools"]} if options.get("tools") else {})
+        | (
+            {"allowed_tools": [t["function"]["name"] for t in allowed]}
+            if allowed is not None
+            else {}
+        )
     )
 
 
