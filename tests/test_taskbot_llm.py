@@ -536,4 +536,5 @@ def test_a_local_model_may_write_only_calls_the_policy_would_run(template: Store
     agent.respond(said(env, f"It is {EMAIL['email']}"))
     assert "find_user_id_by_email" in engine.callable[1] and env.user_id == "yusuf_khan_7091"
     assert "cancel_pending_order" in engine.callable[2]  # signed in, the order id was heard
+    assert "find_user_id_by_email" not in engine.callable[2]  # just called: reply or another
     assert engine.shown[0] == engine.shown[2] >= len(TOOLS)

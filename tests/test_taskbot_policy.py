@@ -13,7 +13,7 @@ from pasar.apps.taskbot.environment import (
     episode_store,
     load_template,
 )
-from pasar.apps.taskbot.policy import is_affirmative
+from pasar.apps.taskbot.policy import callable_tools, is_affirmative, without_call
 from pasar.apps.taskbot.tools import tool_schemas
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
@@ -277,3 +277,28 @@ def test_decoding_may_call_only_what_the_policy_would_run(template: Store) -> No
     signed_in = Environment(episode_store(template), chat_sign_in=False)
     signed_in.sign_in("yusuf_khan_7091")
     assert not {"find_user_id_by_email", "find_user_id_by_name_zip"} & set(_callable(signed_in))
+
+
+def test_the_step_after_a_call_cannot_make_the_same_call() -> None:
+    """'Reply, or make a different call': the 1.5B called every tool twice in a row (and then
+    parroted the 'Already answered' note to the user)."""
+    heard = "orders #w1111111 and #w2222222; user_a\n"
+    tools = callable_tools(tool_schemas(), heard=heard, user_id="user_a")
+    after = {
+        t["function"]["name"]: t
+        for t in without_call(tools, "get_order_details", {"order_id": "#W1111111"})
+    }
+    assert after["get_order_details"]["function"]["parameters"]["properties"]["order_id"][
+        "enum"
+    ] == ["#W2222222"]
+    assert after["cancel_pending_order"] == next(
+        t for t in tools if t["function"]["name"] == "cancel_pending_order"
+    )
+    once = callable_tools(tool_schemas(), heard="#w1111111 user_a\n", user_id="user_a")
+    names = {
+        t["function"]["name"]
+        for t in without_call(once, "get_order_details", {"order_id": "#W1111111"})
+    }
+    assert "get_order_details" not in names and "get_user_details" in names
+    names = {t["function"]["name"] for t in without_call(once, "list_all_product_types", {})}
+    assert "list_all_product_types" not in names and len(names) == len(once) - 1

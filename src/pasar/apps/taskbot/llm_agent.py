@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pasar.apps.taskbot.environment import Environment, Observation
-from pasar.apps.taskbot.policy import change_summary
+from pasar.apps.taskbot.policy import change_summary, without_call
 from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT, tool_schemas
 from pasar.errors import ContextLengthError
 from pasar.languages import LANGUAGE_NAMES
@@ -176,13 +176,18 @@ class LLMAgent:
             self._run_confirmed()
         temperature = self.temperature
         tool_choice: Literal["auto", "none"] = "auto"
+        last: Message | None = self.messages[-2] if self.messages[-1]["role"] == "tool" else None
         for _ in range(self.max_steps):
+            allowed = self.env.callable_tools(self.tools)
+            if last is not None:  # the step after a call: reply, or make a different call
+                made = last["tool_calls"][0]["function"]
+                allowed = without_call(allowed, made["name"], json.loads(made["arguments"]))
             try:
                 result = self.engine.chat(
                     self._prompt(),
                     tools=self.tools,
                     tool_choice=tool_choice,
-                    allowed_tools=self.env.callable_tools(self.tools),
+                    allowed_tools=allowed,
                     max_tokens=self.max_tokens,
                     temperature=temperature,
                     seed=self.seed,
@@ -204,7 +209,8 @@ class LLMAgent:
                 self.messages.append({"role": "assistant", "content": reply})
                 return reply
             call = result.tool_calls[0]  # the policy allows one call at a time
-            self.messages.append(call_message(call))
+            last = call_message(call)
+            self.messages.append(last)
             key = call_key(call)
             observation = self._made_already(call, key)
             if observation is None:

@@ -216,3 +216,28 @@ def callable_tools(
             narrowed_parameters = {**parameters, "properties": properties}
             allowed.append({**tool, "function": {**function, "parameters": narrowed_parameters}})
     return allowed
+
+
+def without_call(
+    tools: list[dict[str, Any]], name: str, arguments: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``tools`` less the call just made, for the step right after it: "reply, or make a
+    different call". The call's first grounded id loses the value it used (another order can
+    still be looked up); a tool with no such id to vary is left out for that step."""
+    kept = []
+    for tool in tools:
+        function = tool["function"]
+        if function["name"] != name:
+            kept.append(tool)
+            continue
+        properties = function.get("parameters", {}).get("properties", {})
+        for key, schema in properties.items():
+            used = arguments.get(key)
+            if key in GROUNDED_ARGUMENTS and "enum" in schema and isinstance(used, str):
+                others = [v for v in schema["enum"] if v != used]
+                if others:
+                    narrowed = {**properties, key: {**schema, "enum": others}}
+                    parameters = {**function["parameters"], "properties": narrowed}
+                    kept.append({**tool, "function": {**function, "parameters": parameters}})
+                break
+    return kept
