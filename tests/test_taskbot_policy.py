@@ -247,14 +247,12 @@ def _callable(env: Environment) -> dict[str, dict]:
 
 
 def test_decoding_may_call_only_what_the_policy_would_run(template: Store) -> None:
-    """Before the sign-in only the open tools can be written, and a lookup by email only once
-    an email was said; after it, ids are held to the ones heard (the 1.5B's first call used to
-    be a payment change of an invented order, before anyone signed in)."""
+    """Before the sign-in only signing in and the catalogue can be written, a lookup by email
+    only once an email was said; after it, ids are held to the ones heard (the 1.5B's first
+    call used to be a payment change of an invented order, before anyone signed in)."""
     env = Environment(episode_store(template))
     env.user_says("Hi, I want to exchange a water bottle")
-    open_now = {"list_all_product_types", "calculate", "transfer_to_human_agents"}
-    assert set(_callable(env)) == open_now
-    assert _callable(env)["calculate"]["expression"]["pattern"] == "^[-0-9+*/(). ]+$"
+    assert set(_callable(env)) == {"list_all_product_types"}  # no transfer at the greeting
     env.user_says("I'm Yusuf Khan, zip 19122")
     assert _callable(env)["find_user_id_by_name_zip"]["zip"]["enum"] == ["19122"]
     env.user_says("I'm yusuf.khan7390@example.com")
@@ -264,6 +262,8 @@ def test_decoding_may_call_only_what_the_policy_would_run(template: Store) -> No
     assert not env.call("find_user_id_by_email", {"email": "yusuf.khan7390@example.com"}).error
     after = _callable(env)
     assert "cancel_pending_order" not in after  # no order id heard yet
+    assert after["calculate"]["expression"]["pattern"] == "^[-0-9+*/(). ]+$"
+    assert "transfer_to_human_agents" in after
     assert after["get_user_details"]["user_id"]["enum"] == ["yusuf_khan_7091"]
     assert not env.call("get_user_details", {"user_id": "yusuf_khan_7091"}).error
     env.user_says("cancel W3579467 please")
