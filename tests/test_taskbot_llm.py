@@ -532,7 +532,7 @@ def test_a_local_model_may_write_only_calls_the_policy_would_run(template: Store
     agent.respond(said(env, "Cancel order #W1787190, please"))
     assert "cancel_pending_order" not in engine.callable[0]
     assert "find_user_id_by_email" not in engine.callable[0]  # nobody said an email yet
-    assert engine.callable[0] == ["list_all_product_types"]
+    assert engine.callable[0] == []  # at the greeting the model can only reply
     agent.respond(said(env, f"It is {EMAIL['email']}"))
     assert "find_user_id_by_email" in engine.callable[1] and env.user_id == "yusuf_khan_7091"
     assert "cancel_pending_order" in engine.callable[2]  # signed in, the order id was heard

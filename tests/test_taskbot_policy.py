@@ -247,12 +247,12 @@ def _callable(env: Environment) -> dict[str, dict]:
 
 
 def test_decoding_may_call_only_what_the_policy_would_run(template: Store) -> None:
-    """Before the sign-in only signing in and the catalogue can be written, a lookup by email
+    """Before the sign-in only signing in can be written (nothing, at the greeting), by email
     only once an email was said; after it, ids are held to the ones heard (the 1.5B's first
     call used to be a payment change of an invented order, before anyone signed in)."""
     env = Environment(episode_store(template))
     env.user_says("Hi, I want to exchange a water bottle")
-    assert set(_callable(env)) == {"list_all_product_types"}  # no transfer at the greeting
+    assert _callable(env) == {}  # nothing to sign in with yet: the model can only reply
     env.user_says("I'm Yusuf Khan, zip 19122")
     assert _callable(env)["find_user_id_by_name_zip"]["zip"]["enum"] == ["19122"]
     env.user_says("I'm yusuf.khan7390@example.com")

@@ -85,8 +85,13 @@ GROUNDED_ARGUMENTS = (
     "new_item_ids",
 )
 AUTH_TOOLS = {"find_user_id_by_email", "find_user_id_by_name_zip"}
-CATALOGUE_TOOLS = {"list_all_product_types", "get_product_details", "get_item_details"}
-OPEN_TOOLS = AUTH_TOOLS | CATALOGUE_TOOLS | {"calculate", "transfer_to_human_agents"}
+OPEN_TOOLS = AUTH_TOOLS | {
+    "list_all_product_types",
+    "get_product_details",
+    "get_item_details",
+    "calculate",
+    "transfer_to_human_agents",
+}
 
 
 def plain_words(text: str) -> str:
@@ -180,16 +185,18 @@ def callable_tools(
     tools: list[dict[str, Any]], *, heard: str, user_id: str | None, chat_sign_in: bool = True
 ) -> list[dict[str, Any]]:
     """The tools the policy would run now, their grounded ids held to the values heard: what
-    constrained decoding may write (before the sign-in, only signing in and the catalogue),
+    constrained decoding may write (before the sign-in, only signing in),
     so a call before the sign-in or with a made-up order id, item id, payment method or email
     cannot be written at all (the model still sees every tool). Zip codes too: a lookup by
     name waits for a zip (the 1.5B made one up from the greeting's words and 12345). Names
     and free text stay open; the policy checks them when called. A tool whose required id
     nobody gave yet is left out until someone does."""
     values = heard_values(heard, user_id)
-    # Before the sign-in: signing in and the catalogue (a transfer or a sum waits for the user:
-    # held to the open tools, the 1.5B handed a Malay and a Thai user over at their greeting).
-    before = AUTH_TOOLS | CATALOGUE_TOOLS if chat_sign_in else OPEN_TOOLS
+    # Before the sign-in, only signing in, as the retail policy asks first of every
+    # conversation; with nothing to sign in with yet, the model can only reply (ask for it).
+    # Any other tool left open became where a model put its urge to call: the 1.5B handed users
+    # to a human at their greeting, the SFT student listed the catalogue.
+    before = AUTH_TOOLS if chat_sign_in else OPEN_TOOLS
     allowed = []
     for tool in tools:
         function = tool["function"]
