@@ -17,7 +17,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 REFERENCES = [  # (row, report prefix in docs/results)
     ("flows (hand-built)", "taskbot-flows"),
     ("0.5B, untrained (template protocol)", "taskbot-0.5b-template"),
-    ("0.5B, untrained (JSON protocol, decoding held)", "taskbot-0.5b-json-callable3"),
+    ("0.5B, untrained (JSON protocol)", "taskbot-0.5b-json"),
     ("1.5B teacher (JSON protocol, decoding held)", "taskbot-1.5b-json-callable3"),
 ]
 TRAINED = [("0.5B + SFT", "sft"), ("0.5B + SFT + BNF", "sft-bnf")]
