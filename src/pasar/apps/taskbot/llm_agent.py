@@ -172,16 +172,13 @@ class LLMAgent:
         self.messages.append({"role": "user", "content": text})
         self.held = None  # the user spoke: a yes runs the held write, anything else drops it
         self.failed.clear()
-        if self.env.confirmed is not None:
-            self._run_confirmed()
+        last = self._run_confirmed() if self.env.confirmed is not None else None
         temperature = self.temperature
         tool_choice: Literal["auto", "none"] = "auto"
-        last: Message | None = self.messages[-2] if self.messages[-1]["role"] == "tool" else None
         for _ in range(self.max_steps):
             allowed = self.env.callable_tools(self.tools)
             if last is not None:  # the step after a call: reply, or make a different call
-                made = last["tool_calls"][0]["function"]
-                allowed = without_call(allowed, made["name"], json.loads(made["arguments"]))
+                allowed = without_call(allowed, last.name, last.arguments)
             try:
                 result = self.engine.chat(
                     self._prompt(),
@@ -208,9 +205,8 @@ class LLMAgent:
                 reply = self._with_confirmation(reply)
                 self.messages.append({"role": "assistant", "content": reply})
                 return reply
-            call = result.tool_calls[0]  # the policy allows one call at a time
-            last = call_message(call)
-            self.messages.append(last)
+            call = last = result.tool_calls[0]  # the policy allows one call at a time
+            self.messages.append(call_message(call))
             key = call_key(call)
             observation = self._made_already(call, key)
             if observation is None:
@@ -278,8 +274,8 @@ class LLMAgent:
             )
         return None
 
-    def _run_confirmed(self) -> None:
-        """The change the user just said yes to runs now, as the agent's call."""
+    def _run_confirmed(self) -> ToolCall:
+        """The change the user just said yes to runs now, as the agent's call (returned)."""
         change = self.env.confirmed
         assert change is not None
         call = ToolCall(f"call_{uuid.uuid4().hex[:24]}", change.name, dict(change.arguments))
@@ -288,6 +284,7 @@ class LLMAgent:
         self.messages.append(
             {"role": "tool", "tool_call_id": call.id, "content": observation.content}
         )
+        return call
 
     def _run(self, call: ToolCall, key: str) -> Observation:
         """Run the call through the environment and remember what it tells later calls."""
