@@ -199,11 +199,10 @@ def callable_tools(
     before = AUTH_TOOLS if chat_sign_in else OPEN_TOOLS
     allowed = []
     for tool in tools:
-        function = tool["function"]
-        name = function["name"]
+        name = tool["function"]["name"]
         if (name in AUTH_TOOLS and not chat_sign_in) or (name not in before and not user_id):
             continue
-        parameters = function.get("parameters") or {}
+        parameters = tool["function"].get("parameters") or {}
         properties = dict(parameters.get("properties", {}))
         missing = False
         for key, schema in properties.items():
@@ -219,9 +218,15 @@ def callable_tools(
                 narrowed["enum"] = values[key]
             properties[key] = narrowed
         if not missing:
-            narrowed_parameters = {**parameters, "properties": properties}
-            allowed.append({**tool, "function": {**function, "parameters": narrowed_parameters}})
+            allowed.append(_with_properties(tool, properties))
     return allowed
+
+
+def _with_properties(tool: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """``tool`` with its parameters' properties replaced (the rest of the schema kept)."""
+    function = tool["function"]
+    parameters = {**(function.get("parameters") or {}), "properties": properties}
+    return {**tool, "function": {**function, "parameters": parameters}}
 
 
 def without_call(
@@ -232,18 +237,17 @@ def without_call(
     still be looked up); a tool with no such id to vary is left out for that step."""
     kept = []
     for tool in tools:
-        function = tool["function"]
-        if function["name"] != name:
+        if tool["function"]["name"] != name:
             kept.append(tool)
             continue
-        properties = function.get("parameters", {}).get("properties", {})
+        properties = (tool["function"].get("parameters") or {}).get("properties", {})
         for key, schema in properties.items():
             used = arguments.get(key)
             if key in GROUNDED_ARGUMENTS and "enum" in schema and isinstance(used, str):
                 others = [v for v in schema["enum"] if v != used]
                 if others:
-                    narrowed = {**properties, key: {**schema, "enum": others}}
-                    parameters = {**function["parameters"], "properties": narrowed}
-                    kept.append({**tool, "function": {**function, "parameters": parameters}})
+                    kept.append(
+                        _with_properties(tool, {**properties, key: {**schema, "enum": others}})
+                    )
                 break
     return kept
