@@ -26,7 +26,7 @@ users="${USERS:-240}"
 rounds="${ROUNDS:-3}"
 steps="${STEPS:-60}"
 batch="${BATCH:-4}"
-lr="${LR:-1e-5}"
+lr="${LR:-2e-5}"
 max_tokens="${MAX_TOKENS:-128}"
 port="${PORT:-8765}"
 judge="${JUDGE:-$baseline}"
@@ -57,7 +57,7 @@ train() {  # method data output name [flags]; false (and the row left out) when 
     echo "loop experiment: $2 has no rows; the row $4 is left out" >&2
     return 1
   fi
-  [ -f "$3/report.json" ] || "$pasar" align "$1" --model "$student" --data "$2" --output "$3" \
+  [ -f "$3/report.json" ] || "$pasar" align "$1" --model "${from:-$student}" --data "$2" --output "$3" \
     --lora --max-steps "$steps" --batch-size "$batch" --learning-rate "$lr" --resume "${@:5}"
   [ -f "$3.gguf" ] || "$pasar" models export-gguf "$3" --out "$3.gguf" --name "$4"
 }
@@ -70,8 +70,10 @@ only() {  # label file out: the BNF rows with that label only
 }
 
 round() {  # r model: users talk to model (the student for r=1: off-policy); its feedback
-  # trains version r, which is registered, measured and returned in $model
-  local dir="$out/round-$1"
+  # trains version r from version r-1 (the student for r=1), which is registered, measured
+  # and returned in $model
+  local dir="$out/round-$1" from="$student"
+  [ "$1" = 1 ] || from="$out/round-$(($1 - 1))/bnf"
   mkdir -p "$dir"
   [ -f "$dir/users.json" ] || "$pasar" feedback simulate --server "http://127.0.0.1:$port" \
     --model "$2" --baseline "$baseline" --prompts "$prompts" --split train --limit "$users" \
@@ -90,12 +92,17 @@ mkdir -p "$out/start"
 measure start "$student"
 round 1 "$student"
 
+# On-policy: each round's users talk to the version the round before made.
+for r in $(seq 2 "$rounds"); do
+  round "$r" "$model" || break
+done
+
 # Every other method on the same round-1 feedback.
 one="$out/round-1"
 [ -f "$one/corrections.jsonl" ] || "$py" -c 'import json,sys; [print(json.dumps({"messages": r["prompt"] + r["chosen"]})) for r in map(json.loads, open(sys.argv[1]))]' "$one/dpo.jsonl" >"$one/corrections.jsonl"
 [ -f "$one/down.jsonl" ] || only false "$one/bnf.jsonl" "$one/down.jsonl"
 [ -f "$one/up.jsonl" ] || only true "$one/bnf.jsonl" "$one/up.jsonl"
-for row in "sft corrections" "dpo dpo" "kto kto" "bnf down" "bnf up"; do
+for row in "dpo dpo" "kto kto" "bnf down" "sft corrections" "bnf up"; do
   set -- $row
   train "$1" "$one/$2.jsonl" "$out/$1-$2" "$tag-$1-$2" && measure "$1-$2" "$tag-$1-$2"
 done
@@ -104,10 +111,6 @@ done
 train dpo "$one/dpo.jsonl" "$out/dpo-live-ref" "$tag-dpo-live-ref" --ref adapter &&
   measure dpo-live-ref "$tag-dpo-live-ref"
 
-# On-policy: each round's users talk to the version the round before made.
-for r in $(seq 2 "$rounds"); do
-  round "$r" "$model" || break
-done
 rejudge start
 rejudge "$last/bnf"
 
