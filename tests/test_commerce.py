@@ -94,3 +94,26 @@ def test_store_cli_import_export(pasar_home: Path, tmp_path: Path, retail):
     report = tmp_path / "info.json"
     assert invoke_pasar("store", "info", "--out", str(report)).returncode == 0
     assert json.loads(report.read_text())["counts"]["users"] == 500
+
+
+def test_a_rehearsed_change_says_what_it_would_do_and_leaves_the_store_as_it_was(store_url, retail):
+    from pasar.commerce.orders import OrderActionError, cancel_pending_order
+
+    store = open_store(store_url)
+    import_retail(store, retail)
+    pending, delivered = (
+        next(i for i, o in retail["orders"].items() if o["status"] == status)
+        for status in ("pending", "delivered")
+    )
+    before = get_order(store, order_id=pending)
+    with store.rehearsal() as rehearsal:
+        done = cancel_pending_order(rehearsal, order_id=pending, reason="no longer needed")
+        assert done["status"] == "cancelled"  # what the change would do, seen inside
+        with pytest.raises(OrderActionError, match="only pending orders"):
+            cancel_pending_order(rehearsal, order_id=delivered, reason="no longer needed")
+    assert get_order(store, order_id=pending) == before  # nothing of it stayed
+    # The store still takes real changes afterwards.
+    assert cancel_pending_order(store, order_id=pending, reason="ordered by mistake")["status"] == (
+        "cancelled"
+    )
+    assert get_order(open_store(store_url), order_id=pending)["status"] == "cancelled"

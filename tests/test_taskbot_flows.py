@@ -51,7 +51,9 @@ def test_flows_agent_completes_every_example(template: Store) -> None:
     failed = [e.scenario for e in episodes if not e.success]
     assert failed == []
     assert report["completion_rate"] == 1.0 and report["correction_rate"] == 1.0
-    assert report["policy_refusals"] == 0 and report["tool_errors"] == 0
+    # The one tool error: tl-return-refund-fix's refund to a card that did not pay, refused by
+    # the store before it is put to the user (asked again, then corrected).
+    assert report["policy_refusals"] == 0 and report["tool_errors"] == 1
     assert report["signed_in_rate"] == sum(e.signed_in for e in episodes) / len(episodes) > 0.9
     used = {entry["name"] for e in episodes for entry in e.transcript if entry["role"] == "tool"}
     assert len(used) == 16  # the examples exercise every tool
@@ -245,3 +247,19 @@ def test_openai_sft_rows_are_in_trls_tool_calling_form(tmp_path: Path) -> None:
     results = [m for m in row["messages"] if m["role"] == "tool"]
     assert [m["name"] for m in results] == [c["function"]["name"] for c in calls]
     assert {t["function"]["name"] for t in json.loads(row["tools"])} >= {"get_order_details"}
+
+
+def test_a_question_with_an_amount_in_it_is_still_read_as_a_question() -> None:
+    assert ask_of("Aling paraan ng bayad (gift card, balance $55.00), visa ending 9288)?") == (
+        "payment"
+    )
+
+
+def test_a_refund_the_store_would_refuse_is_explained_and_asked_again(template: Store) -> None:
+    env, said = _play(template, "tl-return-refund-fix")
+    # The credit card did not pay this order: the hold is refused with the store's reason and
+    # the payment asked again; the user's correction (their gift card) is then put and runs.
+    refused = next(s for s in said if "original payment method" in s)
+    assert ask_of(refused) == "payment"
+    assert not any(c.observation.held for c in env.calls if "credit_card" in str(c.arguments))
+    assert get_order(env.db, order_id="#W2787996")["status"] == "return requested"

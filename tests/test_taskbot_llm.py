@@ -538,3 +538,21 @@ def test_a_local_model_may_write_only_calls_the_policy_would_run(template: Store
     assert "cancel_pending_order" in engine.callable[2]  # signed in, the order id was heard
     assert "find_user_id_by_email" not in engine.callable[2]  # just called: reply or another
     assert engine.shown[0] == engine.shown[2] >= len(TOOLS)
+
+
+def test_the_step_after_a_held_write_may_only_ask_for_the_yes(template: Store) -> None:
+    env = Environment(episode_store(template))
+    engine = ScriptedEngine(
+        [
+            ("find_user_id_by_email", EMAIL),
+            ("cancel_pending_order", CANCEL),
+            "I will cancel order #W1787190 (no longer needed). Shall I go ahead?",
+        ]
+    )
+    agent = LLMAgent(engine, env)
+    reply = agent.respond(
+        said(env, f"Cancel order #W1787190, I no longer need it. {EMAIL['email']}")
+    )
+    assert reply.startswith("I will cancel order #W1787190")
+    assert engine.tools_offered == [True, True, False]  # no second change over the held one
+    assert env.proposed is not None and env.proposed.name == "cancel_pending_order"

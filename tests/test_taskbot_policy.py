@@ -302,3 +302,25 @@ def test_the_step_after_a_call_cannot_make_the_same_call() -> None:
     assert "get_order_details" not in names and "get_user_details" in names
     names = {t["function"]["name"] for t in without_call(once, "list_all_product_types", {})}
     assert "list_all_product_types" not in names and len(names) == len(once) - 1
+
+
+def test_a_write_that_would_fail_is_not_held(env: Environment) -> None:
+    _sign_in(env, "lei.khan8439@example.com")
+    delivered = "#W2787996"
+    cancel = {"order_id": delivered, "reason": "no longer needed"}
+    observation = env.call("cancel_pending_order", cancel)
+    assert observation.error and not observation.held
+    assert "only pending orders" in observation.content
+    # Nor a refund to a card that did not pay the order (the store's own rule).
+    refund = {"order_id": delivered, "item_ids": ["9354168549"]}
+    card = env.call(
+        "return_delivered_order_items", {**refund, "payment_method_id": "credit_card_7017098"}
+    )
+    assert card.error and "original payment method" in card.content
+    assert env.proposed is None
+    assert get_order(env.db, order_id=delivered)["status"] == "delivered"
+    gift = env.call(
+        "return_delivered_order_items", {**refund, "payment_method_id": "gift_card_6786837"}
+    )
+    assert _held(gift) and env.proposed is not None  # the one that would run is put to the user
+    assert get_order(env.db, order_id=delivered)["status"] == "delivered"

@@ -109,6 +109,23 @@ class Store:
         with self._sessions() as session:
             yield session
 
+    @contextmanager
+    def rehearsal(self) -> Iterator[Store]:
+        """A store whose writes are all undone at the end: to learn whether a change would
+        run (what it raises) without making it. Its sessions join one outer transaction
+        that is rolled back; their own commits do not end it (SQLAlchemy's
+        ``join_transaction_mode``, the pattern of tests that roll back)."""
+        with self.engine.connect() as connection:
+            connection.begin()
+            try:
+                rehearsal = Store(self.engine)
+                rehearsal._sessions = sessionmaker(
+                    connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+                )
+                yield rehearsal
+            finally:
+                connection.rollback()
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -176,6 +176,8 @@ class Environment:
             if TOOLS[name].kind == "write":
                 change = Change.of(name, arguments)  # checks the arguments
                 if change != self.confirmed:
+                    with self.db.rehearsal() as rehearsal:  # raises what running it would
+                        TOOLS[name].run(rehearsal, arguments)
                     return self._hold(change)
             result = self.execute(name, arguments)
         except ValidationError as exc:
@@ -200,7 +202,9 @@ class Environment:
 
     def _hold(self, change: Change) -> Observation:
         """A write that is not the confirmed change is not run: it becomes the change put to
-        the user, and the agent is told how to get it confirmed."""
+        the user, and the agent is told how to get it confirmed. Only a change that would run
+        is held (``_call`` rehearses it first): a yes to one that fails (a cancel of a
+        delivered order) would cost the user a turn for nothing."""
         self.proposed, self.confirmed = change, None
         target = confirmation_target(change.name, change.arguments)
         held = {

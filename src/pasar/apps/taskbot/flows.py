@@ -298,8 +298,17 @@ class FlowsAgent:
         return self._summary()
 
     def _summary(self) -> str:
-        """Put the change to the user: the store holds it until their yes."""
-        self.call(self._tool(), **self._arguments())
+        """Put the change to the user: the store holds it until their yes. A change the store
+        would not make (a refund to a method that did not pay) is not held: the user is told
+        why and asked again for the flow's last answer (the order's status is checked before)."""
+        try:
+            self.call(self._tool(), **self._arguments())
+        except FlowError as exc:
+            last = self._spec()["slots"][-1]
+            if self.slots.pop(last, None) is None:
+                raise
+            self.awaiting_confirmation = False
+            return f"{self.say('tool_error', error=exc)} {self._ask(last, '')}"
         return self.say("summary", action=self._action())
 
     def _finish_info(self, answer: str) -> str:

@@ -22,7 +22,9 @@ chat template, strict alternation included. The retry costs a step of the same b
 A call that failed (refused by the policy, or an error) repeated in the same user turn is not
 run again either: the model is told it was tried. After any of these repeats (answered, held,
 tried), the model's next step may only reply (``tool_choice="none"``): small models otherwise
-make the same call until the budget is gone.
+make the same call until the budget is gone. So may the step after a write is held: the policy
+says to ask for the yes next, and small models otherwise hold a second change over the first
+(an address change, then a cancel of the same order) before the user has read either.
 
 The retry after a repeated reply (or an empty answer) is sampled (``RETRY_TEMPERATURE``): greedy
 decoding writes the same words again. A reply after a write was held ends with the agent's own
@@ -211,6 +213,8 @@ class LLMAgent:
             observation = self._made_already(call, key)
             if observation is None:
                 observation = self._run(call, key)
+                if observation.held:  # the change waits for the user's yes: ask for it
+                    tool_choice = "none"
             else:
                 tool_choice = "none"  # the model insists on a call made already: it must reply
             self.messages.append(

@@ -15,7 +15,8 @@ A scenario file is a JSON list of objects:
 The scripted user answers what the agent asked (``ask_of`` reads the agent's message), else
 says the next answer it has not given, else the closing (which ends the episode). At the
 agent's first request for confirmation it says the correction instead, if there is one, and
-from then on uses the correction's answers.
+from then on uses the correction's answers; so it does when the agent asks again for the answer
+the correction changes (the store would not make the change with the first one).
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ ASK_WORDS: dict[str, tuple[str, ...]] = {
 
 
 def ask_of(agent_text: str) -> str | None:
-    """Which answer the agent's questions (sentences ending in '?') ask for, if any."""
-    text = " ".join(re.findall(r"[^.?!\n]*\?", agent_text.lower()))
+    """Which answer the agent's questions (sentences ending in '?') ask for, if any. A point
+    before a digit ends no sentence ("balance $55.00")."""
+    text = " ".join(re.findall(r"(?:[^.?!\n]|\.(?=\d))*\?", agent_text.lower()))
     for ask in ASKS:
         if any(word in text for word in ASK_WORDS[ask]):
             return ask
@@ -206,13 +208,13 @@ class ScriptedUser:
         correction = self.scenario.correction
         if ask == "confirm" and self._names_another_change(agent_text):
             return NOT_ASKED.get(self.scenario.language, NOT_ASKED["en"])
-        if ask == "confirm":
-            if correction and not self.corrected:
-                self.corrected = True
-                self.answers |= correction.answers
-                return correction.say
-            if "confirm" in self.answers:
-                return self.answers["confirm"]
+        asked_again = ask in self.given and correction is not None and ask == correction.field
+        if correction and not self.corrected and (ask == "confirm" or asked_again):
+            self.corrected = True
+            self.answers |= correction.answers
+            return correction.say
+        if ask == "confirm" and "confirm" in self.answers:
+            return self.answers["confirm"]
         if ask in self.answers and ask != "confirm":
             self.given.add(ask)
             return self.answers[ask]
