@@ -13,7 +13,7 @@ from pasar.apps.taskbot.environment import (
     episode_store,
     load_template,
 )
-from pasar.apps.taskbot.policy import callable_tools, is_affirmative, without_call
+from pasar.apps.taskbot.policy import callable_tools, heard_values, is_affirmative, without_call
 from pasar.apps.taskbot.tools import tool_schemas
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
@@ -324,3 +324,26 @@ def test_a_write_that_would_fail_is_not_held(env: Environment) -> None:
     )
     assert _held(gift) and env.proposed is not None  # the one that would run is put to the user
     assert get_order(env.db, order_id=delivered)["status"] == "delivered"
+
+
+def test_decoding_may_change_only_the_users_orders_that_the_tool_acts_on(template: Store) -> None:
+    """The 1.5B held payment changes and cancels of delivered orders; an order tool's ids are
+    the signed-in user's heard orders in a status it changes (another's order: none)."""
+    env = Environment(episode_store(template))
+    env.user_says("I'm lei.khan8439@example.com, return from #W2787996; and what is #W3579467?")
+    assert not env.call("find_user_id_by_email", {"email": "lei.khan8439@example.com"}).error
+    assert _callable(env)["get_order_details"]["order_id"]["enum"] == ["#W2787996", "#W3579467"]
+    for read, arguments in (
+        ("get_user_details", {"user_id": "lei_khan_6353"}),
+        ("get_order_details", {"order_id": "#W2787996"}),
+    ):
+        assert not env.call(read, arguments).error  # item ids and payment methods heard
+    tools = _callable(env)
+    assert tools["return_delivered_order_items"]["order_id"]["enum"] == ["#W2787996"]
+    assert "cancel_pending_order" not in tools  # the user's only heard order is delivered
+    assert "modify_pending_order_payment" not in tools
+
+
+def test_order_ids_are_heard_in_every_written_form_and_never_inside_another_id() -> None:
+    heard = "#w1111111, w2222222, order 3333333 (paid by credit_card_7017098, gift_card_4444444)"
+    assert heard_values(heard, None)["order_id"] == ["#W1111111", "#W2222222", "#W3333333"]

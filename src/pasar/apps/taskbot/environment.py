@@ -140,9 +140,18 @@ class Environment:
 
     # -- tool calls ----------------------------------------------------------------------------
     def callable_tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``tools`` as the policy would run them now (``policy.callable_tools``)."""
+        """``tools`` as the policy would run them now (``policy.callable_tools``), an order
+        tool held to the signed-in user's orders it can change."""
+        statuses = None
+        if self.user_id is not None:
+            orders = get_user(self.db, user_id=self.user_id)["orders"]
+            statuses = {o: get_order(self.db, order_id=o)["status"] for o in orders}
         return callable_tools(
-            tools, heard=self.heard, user_id=self.user_id, chat_sign_in=self.chat_sign_in
+            tools,
+            heard=self.heard,
+            user_id=self.user_id,
+            chat_sign_in=self.chat_sign_in,
+            order_statuses=statuses,
         )
 
     def call(self, name: str, arguments: dict[str, Any]) -> Observation:

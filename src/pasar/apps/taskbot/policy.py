@@ -151,9 +151,10 @@ def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
 
 
 # Where a grounded value is found in what was heard (lower-cased): ids as the retail data
-# writes them. An order id may come as '#W1234567', 'W1234567' or '1234567'.
+# writes them. An order id may come as '#W1234567', 'W1234567' or '1234567', never as the
+# digits of another id ('credit_card_7017098').
 HEARD_PATTERNS = {
-    "order_id": re.compile(r"(?<![0-9])(?:#?w)?([0-9]{7})(?![0-9])"),
+    "order_id": re.compile(r"(?:#w|(?<![\w#])w?)([0-9]{7})(?![0-9])"),
     "id": re.compile(r"(?<![0-9])([0-9]{10})(?![0-9])"),  # product and item ids
     "payment_method_id": re.compile(r"\b((?:credit_card|paypal|gift_card)_[0-9]+)\b"),
     "email": re.compile(r"([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,})"),
@@ -181,8 +182,24 @@ def heard_values(heard: str, user_id: str | None) -> dict[str, list[str]]:
     }
 
 
+def acts_on(tool: str, status: str) -> bool:
+    """Whether an order in ``status`` is one ``tool`` can change, by the tool's name: the
+    ``*_pending_order*`` tools change pending orders, the ``*_delivered_order*`` ones delivered
+    orders (the store checks the finer rules: a cancel needs an unmodified pending order)."""
+    if "_pending_order" in tool:
+        return status.startswith("pending")
+    if "_delivered_order" in tool:
+        return status == "delivered"
+    return True
+
+
 def callable_tools(
-    tools: list[dict[str, Any]], *, heard: str, user_id: str | None, chat_sign_in: bool = True
+    tools: list[dict[str, Any]],
+    *,
+    heard: str,
+    user_id: str | None,
+    chat_sign_in: bool = True,
+    order_statuses: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The tools the policy would run now, their grounded ids held to the values heard: what
     constrained decoding may write (before the sign-in, only signing in),
@@ -190,7 +207,9 @@ def callable_tools(
     cannot be written at all (the model still sees every tool). Zip codes too: a lookup by
     name waits for a zip (the 1.5B made one up from the greeting's words and 12345). Names
     and free text stay open; the policy checks them when called. A tool whose required id
-    nobody gave yet is left out until someone does."""
+    nobody gave yet is left out until someone does. With ``order_statuses`` (the signed-in
+    user's orders by id), an order tool may change only those of the user's orders heard that
+    it ``acts_on``: the 1.5B held payment changes and cancels of delivered orders."""
     values = heard_values(heard, user_id)
     # Before the sign-in, only signing in, as the retail policy asks first of every
     # conversation; with nothing to sign in with yet, the model can only reply (ask for it).
@@ -208,14 +227,17 @@ def callable_tools(
         for key, schema in properties.items():
             if key not in values:
                 continue
-            if not values[key]:
+            given = values[key]
+            if key == "order_id" and order_statuses is not None:
+                given = [o for o in given if acts_on(name, order_statuses.get(o, "unknown"))]
+            if not given:
                 missing = missing or key in parameters.get("required", [])
                 continue
             narrowed = {k: v for k, v in schema.items() if k != "pattern"}
             if schema.get("type") == "array":
-                narrowed["items"] = {"type": "string", "enum": values[key]}
+                narrowed["items"] = {"type": "string", "enum": given}
             else:
-                narrowed["enum"] = values[key]
+                narrowed["enum"] = given
             properties[key] = narrowed
         if not missing:
             allowed.append(_with_properties(tool, properties))
