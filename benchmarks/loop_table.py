@@ -30,6 +30,16 @@ def read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def trained_from(run: Path, report: dict[str, Any] | None) -> str | None:
+    """The version a row was trained from (its lineage's base): the student's name, or an
+    earlier round's folder in this run (on-policy rounds go on from the round before)."""
+    if report is None:
+        return None
+    base = str(report["lineage"]["base_model"])
+    path = Path(base)
+    return str(path.relative_to(run.resolve())) if path.is_relative_to(run.resolve()) else base
+
+
 def table(run: Path) -> dict[str, Any]:
     rows = []
     for name, folder, data in ROWS:
@@ -50,6 +60,7 @@ def table(run: Path) -> dict[str, Any]:
                 "by_language": {k: v["win_rate"] for k, v in winrate["by_language"].items()},
                 "by_task": {k: v["win_rate"] for k, v in winrate["by_task"].items()},
                 "training_rows": sum(1 for _ in (run / data).open()) if data else None,
+                "trained_from": trained_from(run, trained),
                 "learning_rate": trained["options"]["learning_rate"] if trained else None,
                 "train_s": trained["runtime_s"] if trained else None,
                 "total_s": trained.get("total_s") if trained else None,
@@ -90,6 +101,7 @@ def markdown(result: dict[str, Any]) -> str:
         *languages,
         *tasks,
         "rows",
+        "from",
         "lr",
         "train s",
         "GiB",
@@ -104,6 +116,7 @@ def markdown(result: dict[str, Any]) -> str:
             *(f"{r['by_language'].get(lang, float('nan')):.3f}" for lang in languages),
             *(f"{r['by_task'].get(task, float('nan')):.3f}" for task in tasks),
             "" if r["training_rows"] is None else str(r["training_rows"]),
+            r.get("trained_from") or "",
             "" if r.get("learning_rate") is None else f"{r['learning_rate']:g}",
             "" if r["total_s"] is None else f"{r['total_s']:.0f}",
             "" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.1f}",
