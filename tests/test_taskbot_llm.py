@@ -304,7 +304,7 @@ def test_a_held_write_repeated_is_not_called_again_until_the_user_speaks(templat
     assert repeated["role"] == "tool" and repeated["content"].startswith("Already held")
     assert [c.name for c in env.calls].count("cancel_pending_order") == 1  # held once
     env.user_says("Yes, please.")
-    assert agent.respond("Yes, please.") == "Done: order #W1787190 is cancelled."
+    assert agent.respond("Yes, please.").startswith("Done: order #W1787190 is cancelled.")
     assert get_order(env.db, order_id="#W1787190")["status"] == "cancelled"
     # Made once: the model's own call after the yes is told it was done, not held anew.
     assert [c.name for c in env.calls].count("cancel_pending_order") == 2  # held, then run
@@ -556,3 +556,25 @@ def test_the_step_after_a_held_write_may_only_ask_for_the_yes(template: Store) -
     assert reply.startswith("I will cancel order #W1787190")
     assert engine.tools_offered == [True, True, False]  # no second change over the held one
     assert env.proposed is not None and env.proposed.name == "cancel_pending_order"
+
+
+def test_the_reply_after_a_confirmed_change_says_what_it_did_in_figures(template: Store) -> None:
+    env = Environment(episode_store(template))
+    engine = ScriptedEngine(
+        [
+            ("find_user_id_by_email", EMAIL),
+            ("cancel_pending_order", CANCEL),
+            "I will cancel order #W1787190 (no longer needed). Shall I go ahead?",
+            "The order has been cancelled.",  # the model leaves the refund out
+            "Anything else?",
+        ]
+    )
+    agent = LLMAgent(engine, env)
+    env.agent_says(agent.respond(said(env, f"Cancel #W1787190, not needed. {EMAIL['email']}")))
+    env.user_says("Yes, please.")
+    reply = agent.respond("Yes, please.")
+    assert reply == (
+        "The order has been cancelled.\nDone: cancel_pending_order: order #W1787190 is "
+        "cancelled; refund $3189.44 (paypal_5796936)."
+    )
+    assert agent.respond("Thanks") == "Anything else?"  # told once

@@ -13,7 +13,13 @@ from pasar.apps.taskbot.environment import (
     episode_store,
     load_template,
 )
-from pasar.apps.taskbot.policy import callable_tools, heard_values, is_affirmative, without_call
+from pasar.apps.taskbot.policy import (
+    callable_tools,
+    change_receipt,
+    heard_values,
+    is_affirmative,
+    without_call,
+)
 from pasar.apps.taskbot.tools import tool_schemas
 from pasar.store.commerce import get_order, get_user
 from pasar.store.db import Store
@@ -347,3 +353,39 @@ def test_decoding_may_change_only_the_users_orders_that_the_tool_acts_on(templat
 def test_order_ids_are_heard_in_every_written_form_and_never_inside_another_id() -> None:
     heard = "#w1111111, w2222222, order 3333333 (paid by credit_card_7017098, gift_card_4444444)"
     assert heard_values(heard, None)["order_id"] == ["#W1111111", "#W2222222", "#W3333333"]
+
+
+def test_a_change_receipt_gives_a_returns_refund_and_an_exchanges_difference() -> None:
+    order = {
+        "order_id": "#W1",
+        "status": "return requested",
+        "items": [
+            {"item_id": "1", "name": "Lamp", "price": 20.5},
+            {"item_id": "2", "name": "Mug", "price": 9.25},
+            {"item_id": "3", "name": "Pen", "price": 1.0},
+        ],
+        "payment_history": [
+            {"transaction_type": "payment", "amount": 30.75, "payment_method_id": "p"}
+        ],
+    }
+    returned = {"order_id": "#W1", "item_ids": ["1", "2"], "payment_method_id": "gift_card_9"}
+    assert change_receipt("return_delivered_order_items", returned, order, order, {}) == (
+        "return_delivered_order_items: order #W1 is return requested; "
+        "refund $29.75 (Lamp, Mug) to gift_card_9"
+    )
+    exchanged = {**order, "status": "exchange requested"}
+    request = {"exchange_price_difference": -3.5}
+    assert change_receipt("exchange_delivered_order_items", {}, order, exchanged, request) == (
+        "exchange_delivered_order_items: order #W1 is exchange requested; price difference $-3.50"
+    )
+    address = {
+        "address1": "1 Main St",
+        "address2": "",
+        "city": "Dallas",
+        "state": "TX",
+        "zip": "75201",
+        "country": "USA",
+    }
+    assert change_receipt("modify_user_address", {}, None, {"address": address}, {}) == (
+        "modify_user_address: 1 Main St, Dallas, TX 75201, USA"
+    )

@@ -21,7 +21,13 @@ from typing import Any
 import yaml
 
 from pasar.apps.taskbot.environment import Environment
-from pasar.apps.taskbot.policy import NOT_YES, has_phrase, is_affirmative, plain_words
+from pasar.apps.taskbot.policy import (
+    NOT_YES,
+    address_text,
+    has_phrase,
+    is_affirmative,
+    plain_words,
+)
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_ID = re.compile(r"#?\s?W\d{7}\b")
@@ -53,11 +59,6 @@ def _method_name(method: dict[str, Any]) -> str:
     if method["source"] == "gift_card":
         return f"gift card ({method['id']}, balance {_money(method['balance'])})"
     return f"PayPal ({method['id']})"
-
-
-def _address_text(a: dict[str, str]) -> str:
-    lines = [a["address1"], a["address2"], a["city"], f"{a['state']} {a['zip']}", a["country"]]
-    return ", ".join(x for x in lines if x)
 
 
 @dataclass
@@ -450,7 +451,7 @@ class FlowsAgent:
                 method=_method_name(methods[s["payment"]]),
                 old=_method_name(methods[paid["payment_method_id"]]),
             )
-        address = _address_text(s["address"])
+        address = address_text(s["address"])
         if tool == "modify_pending_order_address":
             return self.say("act_order_address", order_id=s["order_id"], address=address)
         return self.say("act_user_address", address=address)
@@ -464,7 +465,7 @@ class FlowsAgent:
                 "done", result=self.say("result_order", order_id=result["order_id"], status=status)
             )
         return self.say(
-            "done", result=self.say("result_user", address=_address_text(result["address"]))
+            "done", result=self.say("result_user", address=address_text(result["address"]))
         )
 
     # -- read-only answers ---------------------------------------------------------------------

@@ -37,6 +37,9 @@ step (a confirmation that executes the pending action, as approval steps in agen
 do): the model would have to repeat the call word for word, and small models thank the user
 instead. The conversation shows the call and its result, and the model reports the result; a
 write it then makes again with the same arguments is answered "Already done", not held anew.
+The agent's next message ends with what the change did, in figures (``DONE``: the order's new
+status, refunds and payments made, a return's refund, the new address): the 1.5B said "the
+order has been cancelled" and left out the refund the user needs to hear.
 
 When the model calls ``transfer_to_human_agents`` and the environment runs it, the turn ends
 with the transfer reply; ``transferred`` tells the evaluation the conversation is over.
@@ -50,12 +53,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pasar.apps.taskbot.environment import Environment, Observation
-from pasar.apps.taskbot.policy import change_summary, without_call
+from pasar.apps.taskbot.policy import change_receipt, change_summary, without_call
 from pasar.apps.taskbot.tools import TOOLS, TRANSFER_TEXT, tool_schemas
 from pasar.errors import ContextLengthError
 from pasar.languages import LANGUAGE_NAMES
 from pasar.models.engine import Engine
 from pasar.models.types import Message, ToolCall
+from pasar.store.commerce import get_order
 
 SYSTEM_PROMPT = """You are a customer-service agent of a retail store. Follow this policy:
 - First authenticate the user: find their user id by email, or by first name, last name and
@@ -94,6 +98,16 @@ CONFIRM = {
     "th": "ให้ดำเนินการเปลี่ยนแปลงนี้ ({target}) ไหมคะ (ใช่/ไม่)?",
     "vi": "Tôi tiến hành thay đổi này ({target}) nhé, bạn xác nhận chứ (có/không)?",
     "tl": "Ituloy ko ba ang pagbabagong ito ({target}) (oo/hindi)?",
+}
+# The line added to the agent's next message after a change the user said yes to ran: what it
+# did, in figures (``policy.change_receipt``).
+DONE = {
+    "en": "Done: {receipt}.",
+    "id": "Selesai: {receipt}.",
+    "ms": "Selesai: {receipt}.",
+    "th": "ดำเนินการแล้ว: {receipt}",
+    "vi": "Đã xong: {receipt}.",
+    "tl": "Tapos na: {receipt}.",
 }
 # How the observations of a call made already start (answered, held, failed in this turn):
 # ``labels.py`` marks the answer that made such a call down.
@@ -158,6 +172,7 @@ class LLMAgent:
     answered: dict[str, str] = field(default_factory=dict)  # read call -> what it returned
     failed: dict[str, str] = field(default_factory=dict)  # call refused or failed, this turn
     held: str | None = None  # the write held in this turn, waiting for the user's yes
+    receipt: str | None = None  # what the change the user confirmed did, not told them yet
     done: dict[str, str] = field(default_factory=dict)  # write run -> what it returned
     transferred: bool = False  # the user was handed to a human: the conversation is over
 
@@ -209,7 +224,7 @@ class LLMAgent:
                     # Greedy decoding tends to write the same words again: sample the retry.
                     temperature = max(temperature, RETRY_TEMPERATURE)
                     continue
-                reply = self._with_confirmation(reply)
+                reply = self._with_receipt(self._with_confirmation(reply))
                 self.messages.append({"role": "assistant", "content": reply})
                 return reply
             call = last = result.tool_calls[0]  # the policy allows one call at a time
@@ -238,6 +253,13 @@ class LLMAgent:
             return reply
         summary = change_summary(change.name, change.arguments)
         return f"{reply}\n{CONFIRM[self.language].format(target=summary)}"
+
+    def _with_receipt(self, reply: str) -> str:
+        """A reply after a confirmed change ran ends with what it did, in figures."""
+        if self.receipt is None:
+            return reply
+        reply, self.receipt = f"{reply}\n{DONE[self.language].format(receipt=self.receipt)}", None
+        return reply
 
     def _said_before(self, reply: str) -> bool:
         """Whether the agent gave this reply earlier in the conversation."""
@@ -288,11 +310,17 @@ class LLMAgent:
         change = self.env.confirmed
         assert change is not None
         call = ToolCall(f"call_{uuid.uuid4().hex[:24]}", change.name, dict(change.arguments))
+        order_id = call.arguments.get("order_id")
+        before = get_order(self.env.db, order_id=order_id) if order_id else None
         self.messages.append(call_message(call))
         observation = self._run(call, call_key(call))
         self.messages.append(
             {"role": "tool", "tool_call_id": call.id, "content": observation.content}
         )
+        if not observation.error:
+            after = json.loads(observation.content)
+            request = self.env.requests.get(order_id, {}) if order_id else {}
+            self.receipt = change_receipt(call.name, call.arguments, before, after, request)
         return call
 
     def _run(self, call: ToolCall, key: str) -> Observation:
@@ -320,7 +348,9 @@ class LLMAgent:
         return self._hand_over(f"{TRANSFER_TEXT}. PLEASE HOLD ON. I could not finish this myself.")
 
     def _hand_over(self, reply: str) -> str:
-        """The transfer is made: say so, and the conversation is over."""
+        """The transfer is made: say so (and what a change made in this turn did), and the
+        conversation is over."""
         self.transferred = True
+        reply = self._with_receipt(reply)
         self.messages.append({"role": "assistant", "content": reply})
         return reply

@@ -143,6 +143,39 @@ def change_summary(name: str, arguments: dict[str, Any]) -> str:
     return f"{name}: {given}"
 
 
+def address_text(a: dict[str, str]) -> str:
+    lines = [a["address1"], a["address2"], a["city"], f"{a['state']} {a['zip']}", a["country"]]
+    return ", ".join(x for x in lines if x)
+
+
+def change_receipt(
+    name: str,
+    arguments: dict[str, Any],
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    request: dict[str, Any],
+) -> str:
+    """What a change that ran did, in figures: the order's new status and the money it moved
+    (refunds and payments made, a return's refund, an exchange's price difference), or the new
+    address. The agent tells the user this itself, as it names the change before the yes:
+    small models report "done" and leave out the amount the user needs."""
+    if "order_id" not in after:
+        return f"{name}: {address_text(after['address'])}"
+    parts = [f"{name}: order {after['order_id']} is {after['status']}"]
+    made = after["payment_history"][len(before["payment_history"]) if before else 0 :]
+    parts += [
+        f"{p['transaction_type']} ${p['amount']:.2f} ({p['payment_method_id']})" for p in made
+    ]
+    if name == "return_delivered_order_items":
+        items = [i for i in after["items"] if i["item_id"] in arguments["item_ids"]]
+        total = sum(i["price"] for i in items)
+        names = ", ".join(i["name"] for i in items)
+        parts.append(f"refund ${total:.2f} ({names}) to {arguments['payment_method_id']}")
+    if "exchange_price_difference" in request:
+        parts.append(f"price difference ${request['exchange_price_difference']:.2f}")
+    return "; ".join(parts)
+
+
 def confirmation_target(name: str, arguments: dict[str, Any]) -> str:
     """What the agent's summary must name for the user's yes to cover this write."""
     if name == "modify_user_address":
