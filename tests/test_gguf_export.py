@@ -151,3 +151,26 @@ def start_logits(model, tokens: list[int]) -> np.ndarray:
 
     with torch.no_grad():
         return model(torch.tensor([tokens])).logits[0].numpy()
+
+
+def test_the_template_of_a_model_trained_from_a_trained_model_is_the_first_gguf(
+    embedded_gguf: Path, tmp_path: Path
+):
+    """An on-policy round trains from the round before: its report's base is a directory."""
+    import json
+
+    from pasar.cli.models import gguf_ancestor
+
+    def trained(name: str, base: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        (folder / "report.json").write_text(json.dumps({"lineage": {"base_model": base}}))
+        return folder
+
+    round_1 = trained("round-1", str(embedded_gguf))
+    round_2 = trained("round-2", str(round_1))
+    assert gguf_ancestor(str(round_2)) == embedded_gguf.resolve()
+    loop = trained("loop", str(tmp_path / "loop"))  # a report naming itself
+    with pytest.raises(ValueError, match="leads to no GGUF file"):
+        gguf_ancestor(str(loop))

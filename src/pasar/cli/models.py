@@ -203,6 +203,26 @@ def add_command(
     console.print(f"registered {name} -> {spec.source} ({spec.engine})")
 
 
+def gguf_ancestor(like: str) -> Path:
+    """The GGUF file ``like`` is, or descends from: a directory `pasar align` wrote from
+    another trained directory (an on-policy round trained from the round before) leads, through
+    each report.json's base model, to the GGUF the first training started from."""
+    seen: list[str] = []
+    while True:
+        source = resolve_model(like).source
+        if source.endswith(".gguf"):
+            return Path(source)
+        report = Path(source) / "report.json"
+        lineage = json.loads(report.read_text()).get("lineage") if report.is_file() else None
+        seen.append(like)
+        if not lineage or not lineage.get("base_model") or lineage["base_model"] in seen:
+            raise ValueError(
+                f"--like {seen[0]}: {' <- '.join(seen)} leads to no GGUF file; give --like MODEL "
+                "(the GGUF the first training started from)"
+            )
+        like = str(lineage["base_model"])
+
+
 @app.command("export-gguf")
 @run_guarded
 def export_gguf_command(
@@ -249,10 +269,8 @@ def export_gguf_command(
                 "--like MODEL (the GGUF the training started from)"
             )
         like = str(lineage["base_model"])
-    template = resolve_model(like)
-    if not template.source.endswith(".gguf"):
-        raise ValueError(f"--like {like}: {template.source or 'no file'} is not a GGUF file")
-    path = export_gguf(model_dir, like=Path(template.source), out=out, outtype=outtype)
+    template = gguf_ancestor(like)
+    path = export_gguf(model_dir, like=template, out=out, outtype=outtype)
     console.print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MiB, {outtype})")
     if name:
         add_model(
