@@ -235,7 +235,8 @@ def export_gguf_command(
         typer.Option(
             help="The GGUF the training started from (name or path): its tokenizer, chat "
             "template and metadata are copied. Default: the base model in MODEL_DIR's "
-            "report.json (what `pasar align` trained)."
+            "report.json (what `pasar align` trained), followed back through earlier "
+            "trainings' reports to a GGUF."
         ),
     ] = None,
     outtype: Annotated[
