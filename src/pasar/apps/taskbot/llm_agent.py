@@ -80,9 +80,8 @@ pending order -> modify_pending_order_payment; its items -> modify_pending_order
 address -> modify_pending_order_address; the user's default address -> modify_user_address;
 return delivered items -> return_delivered_order_items; exchange them ->
 exchange_delivered_order_items (find the new item's id with get_product_details).
-How a conversation goes: (1) Sign the user in: given an email, call find_user_id_by_email;
-given a name and zip code, call find_user_id_by_name_zip; given neither, ask the user for their
-email, or their name and zip code. (2) Ask for the order id if they did not give it,
+How a conversation goes: (1) if the user has not given their email, or their name and zip
+code, ask for them; then find their user id. (2) Ask for the order id if they did not give it,
 and read the order with get_order_details. (3) Ask for what the change still needs (which
 items, the new option, the reason, the payment method). (4) Call the change's tool once, list
 the change and ask for yes. (5) After the yes, tell the user the result.
