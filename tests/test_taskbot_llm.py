@@ -34,6 +34,7 @@ from pasar.store.interactions import add_feedback, feedback_examples, get_conver
 from pasar.store.recorder import RecordedEngine
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "taskbot" / "scenarios.json"
+PARAPHRASES = EXAMPLES.parent / "paraphrases.json"
 # The tools this scenario needs: a smaller grammar for llama.cpp to build (seconds, not minutes).
 NEEDED = ("find_user_id_by_email", "get_order_details", "cancel_pending_order")
 
@@ -578,3 +579,15 @@ def test_the_reply_after_a_confirmed_change_says_what_it_did_in_figures(template
         "cancelled; refund $3189.44 (paypal_5796936)."
     )
     assert agent.respond("Thanks") == "Anything else?"  # told once
+
+
+def test_the_scripted_user_says_no_to_a_change_of_another_order() -> None:
+    """The 1.5B cancelled the order the user named, then put a cancel of another of the user's
+    orders, and the scripted user said yes: a careful user checks the order too."""
+    from pasar.apps.taskbot.scenarios import NOT_ASKED, ScriptedUser
+
+    [cancel] = [s for s in load_scenarios(PARAPHRASES) if s.id == "para-en-cancel"]
+    other = CONFIRM["en"].format(target="cancel_pending_order: order_id=#W1787190")
+    assert ScriptedUser(cancel).reply(other) == NOT_ASKED["en"]
+    theirs = CONFIRM["en"].format(target="cancel_pending_order: order_id=#W3579467")
+    assert ScriptedUser(cancel).reply(theirs) == cancel.answers["confirm"]

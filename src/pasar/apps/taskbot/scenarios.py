@@ -190,7 +190,8 @@ NOT_ASKED = {
 class ScriptedUser:
     """Plays a scenario's user: answers what it is asked, corrects once, then says goodbye.
     Like a careful customer, it says no to a confirmation that names a change of another kind
-    than the one it came for (a write tool that is not among its gold actions)."""
+    than the one it came for (a write tool that is not among its gold actions), or only
+    another order than the one it came about."""
 
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
@@ -226,6 +227,13 @@ class ScriptedUser:
         return self.scenario.closing
 
     def _names_another_change(self, agent_text: str) -> bool:
-        wanted = {a["name"] for a in self.scenario.gold_actions}
+        """The question names a write of another kind than the user came for, or only orders
+        other than theirs (the 1.5B put a cancel of an order nobody named, and the user said
+        yes)."""
+        gold = self.scenario.gold_actions
         named = {n for n, t in TOOLS.items() if t.kind == "write" and n in agent_text}
-        return bool(named) and not named & wanted
+        if named and not named & {a["name"] for a in gold}:
+            return True
+        orders = {a.get("arguments", {}).get("order_id") for a in gold} - {None}
+        mentioned = set(re.findall(r"#W[0-9]{7}", agent_text))
+        return bool(orders and mentioned) and not mentioned & orders
