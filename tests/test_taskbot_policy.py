@@ -376,7 +376,7 @@ def test_a_change_receipt_gives_a_returns_refund_and_an_exchanges_difference() -
     exchanged = {**order, "status": "exchange requested"}
     request = {"exchange_price_difference": -3.5}
     assert change_receipt("exchange_delivered_order_items", {}, order, exchanged, request) == (
-        "exchange_delivered_order_items: order #W1 is exchange requested; price difference $-3.50"
+        "exchange_delivered_order_items: order #W1 is exchange requested; price difference -$3.50"
     )
     address = {
         "address1": "1 Main St",

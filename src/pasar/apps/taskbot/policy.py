@@ -172,7 +172,8 @@ def change_receipt(
         names = ", ".join(i["name"] for i in items)
         parts.append(f"refund ${total:.2f} ({names}) to {arguments['payment_method_id']}")
     if "exchange_price_difference" in request:
-        parts.append(f"price difference ${request['exchange_price_difference']:.2f}")
+        difference = request["exchange_price_difference"]
+        parts.append(f"price difference {'-' if difference < 0 else ''}${abs(difference):.2f}")
     return "; ".join(parts)
 
 
