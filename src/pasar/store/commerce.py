@@ -273,6 +273,13 @@ def get_order(db: Store, *, order_id: str) -> dict[str, Any]:
         return _order_json(_one(session, Order, order_id, "order"))
 
 
+def order_statuses(db: Store, *, user_id: str) -> dict[str, str]:
+    """The user's orders by id, with their status (one query; no other order detail)."""
+    with db.session() as session:
+        rows = session.execute(select(Order.id, Order.status).where(Order.user_id == user_id))
+        return {order_id: status for order_id, status in rows}
+
+
 def get_product(db: Store, *, product_id: str) -> dict[str, Any]:
     with db.session() as session:
         return _product_json(_one(session, Product, product_id, "product"))

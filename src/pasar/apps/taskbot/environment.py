@@ -33,7 +33,13 @@ from pasar.apps.taskbot.policy import (
 )
 from pasar.apps.taskbot.tools import TOOLS, order_id_as_stored
 from pasar.errors import PasarError
-from pasar.store.commerce import get_order, get_user, import_retail, load_retail_json
+from pasar.store.commerce import (
+    get_order,
+    get_user,
+    import_retail,
+    load_retail_json,
+    order_statuses,
+)
 from pasar.store.db import Store, migrate
 
 
@@ -142,10 +148,7 @@ class Environment:
     def callable_tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``tools`` as the policy would run them now (``policy.callable_tools``), an order
         tool held to the signed-in user's orders it can change."""
-        statuses = None
-        if self.user_id is not None:
-            orders = get_user(self.db, user_id=self.user_id)["orders"]
-            statuses = {o: get_order(self.db, order_id=o)["status"] for o in orders}
+        statuses = None if self.user_id is None else order_statuses(self.db, user_id=self.user_id)
         return callable_tools(
             tools,
             heard=self.heard,
