@@ -102,16 +102,21 @@ one="$out/round-1"
 [ -f "$one/corrections.jsonl" ] || "$py" -c 'import json,sys; [print(json.dumps({"messages": r["prompt"] + r["chosen"]})) for r in map(json.loads, open(sys.argv[1]))]' "$one/dpo.jsonl" >"$one/corrections.jsonl"
 [ -f "$one/down.jsonl" ] || only false "$one/bnf.jsonl" "$one/down.jsonl"
 [ -f "$one/up.jsonl" ] || only true "$one/bnf.jsonl" "$one/up.jsonl"
-for row in "dpo dpo" "kto kto" "bnf down" "sft corrections" "bnf up"; do
-  set -- $row
+other_row() {  # method data: trained on round 1's data, from the student, and measured
   train "$1" "$one/$2.jsonl" "$out/$1-$2" "$tag-$1-$2" && measure "$1-$2" "$tag-$1-$2"
-done
+}
+other_row dpo dpo
+other_row kto kto
+other_row bnf down
+# The LLM judge beside the verifier, on the start and the last round (before the cheaper rows,
+# so that a run cut short still has the agreement).
+rejudge start
+rejudge "$last/bnf"
+other_row sft corrections
+other_row bnf up
 # TRL DPO again with its reference computed live (the adapter switched off) instead of once
 # before training: BNF's reference pass is counted in its time, so both DPO costs are shown.
 train dpo "$one/dpo.jsonl" "$out/dpo-live-ref" "$tag-dpo-live-ref" --ref adapter &&
   measure dpo-live-ref "$tag-dpo-live-ref"
-
-rejudge start
-rejudge "$last/bnf"
 
 "$py" "$here/benchmarks/loop_table.py" "$out" --json "$out/table.json" --markdown "$out/table.md"
