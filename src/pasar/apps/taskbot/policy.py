@@ -110,13 +110,15 @@ def has_phrase(text: str, phrase: str) -> bool:
 
 
 # Thai writes no spaces between words: after a Thai yes may come only polite particles, then a
-# space or the end ("ใช่ค่ะ", "ได้เลยครับ"), never more letters ("ได้รับ" = received).
+# space or the end ("ใช่ค่ะ", "ได้เลยครับ"), never more letters ("ได้รับ" = received); before
+# it, a particle answering the question ("ค่ะ ยืนยันค่ะ").
 THAI_PARTICLES = "(?:ครับ|คับ|ค่ะ|คะ|ค่า|จ้ะ|จ้า|นะ|เลย)*"
 
 
 def starts_with_yes(words: str, yes: str) -> bool:
     if re.search(r"[\u0e00-\u0e7f]", yes):
-        return re.match(rf"{re.escape(yes)}{THAI_PARTICLES}(?:\s|$)", words) is not None
+        pattern = rf"(?:{THAI_PARTICLES}\s)?{re.escape(yes)}{THAI_PARTICLES}(?:\s|$)"
+        return re.match(pattern, words) is not None
     return words == yes or words.startswith(yes + " ")
 
 
