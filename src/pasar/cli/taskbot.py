@@ -26,7 +26,9 @@ Db = Annotated[
 ]
 Model = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="LLM for --agent llm (name, GGUF, HF dir or URL)."),
+    typer.Option(
+        "--model", "-m", help="LLM for --agent llm or guided (name, GGUF, HF dir or URL)."
+    ),
 ]
 Engine = Annotated[str | None, typer.Option(help="Run the model on llamacpp, hf or http.")]
 NCtx = Annotated[int, typer.Option(help="Context window for local engines, in tokens.")]
@@ -48,21 +50,35 @@ def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int
         from pasar.apps.taskbot.flows import FlowsAgent
 
         return (lambda env, language: FlowsAgent(env, language)), None
-    if agent != "llm":
-        raise ValueError(f"--agent {agent!r}: use llm or flows")
+    if agent not in ("llm", "guided"):
+        raise ValueError(f"--agent {agent!r}: use llm, guided or flows")
+    from pasar.apps.taskbot.flows import FlowsAgent
     from pasar.apps.taskbot.llm_agent import LLMAgent
+    from pasar.apps.taskbot.understanding import Understanding
     from pasar.store.db import open_configured_store
     from pasar.store.recorder import recording
 
     llm = _engine(model, engine, n_ctx)
     store = open_configured_store() if log else None
+    if agent == "guided":
+        return (
+            lambda env, language: FlowsAgent(
+                env, language, understanding=Understanding(recording(llm, store))
+            )
+        ), llm
     return (lambda env, language: LLMAgent(recording(llm, store), env, language)), llm
 
 
 @app.command("eval")
 @run_guarded
 def eval_command(
-    agent: Annotated[str, typer.Option(help="llm (tool-calling loop) or flows (YAML flows).")],
+    agent: Annotated[
+        str,
+        typer.Option(
+            help="llm (tool-calling loop), flows (YAML flows) or guided (the flows, asking "
+            "--model what their keywords miss)."
+        ),
+    ],
     scenarios: Annotated[
         Path,
         typer.Option(help="pasar scenarios (examples/taskbot/scenarios.json) or tau2 tasks."),
@@ -126,7 +142,7 @@ def eval_command(
     )
     report = {
         "agent": agent,
-        "model": model if agent == "llm" else None,
+        "model": model if agent != "flows" else None,
         "tool_format": getattr(llm, "tool_format", None),  # llama.cpp's json or template
         "scenarios": str(scenarios),
         "split": split,
@@ -253,7 +269,7 @@ def sft_data(
 @app.command("chat")
 @run_guarded
 def chat(
-    agent: Annotated[str, typer.Option(help="llm or flows.")] = "flows",
+    agent: Annotated[str, typer.Option(help="llm, guided or flows.")] = "flows",
     model: Model = None,
     engine: Engine = None,
     language: Annotated[str, typer.Option(help="en, id, ms, th, vi or tl.")] = "en",

@@ -7,6 +7,11 @@ one missing, (5) lists the action and asks for a yes, then calls the tool. The c
 pattern, as in Rasa: a message that changes a filled slot (before or at the confirmation)
 re-runs every step after that slot, clearing the slots that depend on it, and asks again.
 All tool calls go through the environment, so the policy applies to this agent too.
+
+Given an ``Understanding`` (a language model, ``--agent guided``), the agent asks it what its
+keywords miss: the request of a message with none of the flows' keywords, the answer to the
+question it asked (a reason, a payment method), and a reply to its confirmation that is neither
+a yes nor a pattern it reads (a correction of the address, a no).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pasar.apps.taskbot.policy import (
     is_affirmative,
     plain_words,
 )
+from pasar.apps.taskbot.understanding import Understanding, has_words
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_ID = re.compile(r"#?\s?W\d{7}\b")
@@ -76,6 +82,9 @@ class FlowsAgent:
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)  # the user's messages in the current flow
     transferred: bool = False  # the user was handed to a human: the conversation is over
+    understanding: Understanding | None = None  # a model that reads what the keywords miss
+    asked: str | None = None  # the slot the agent's last message asked for
+    proposal: str = ""  # the change the agent last put to the user
 
     # -- messages ------------------------------------------------------------------------------
     def say(self, key: str, **values: Any) -> str:
@@ -101,6 +110,8 @@ class FlowsAgent:
 
     def _respond(self, text: str) -> str:
         intent = self._intent(text)
+        if intent is None and self.flow is None and self.pending_intent is None:
+            intent = self.understanding.request(text) if self.understanding else None
         if self.flow is None and intent:
             if self.pending_intent is None:
                 self.texts = []
@@ -169,7 +180,7 @@ class FlowsAgent:
     # -- slots ---------------------------------------------------------------------------------
     def _start(self, intent: str) -> None:
         self.flow, self.slots, self.order, self.awaiting_confirmation = intent, {}, None, False
-        self.pending_intent = None
+        self.pending_intent, self.asked = None, None
         for earlier in self.texts[:-1]:
             self._fill(earlier, correcting=False)
 
@@ -187,6 +198,11 @@ class FlowsAgent:
                     continue  # a second order id mid-flow is not a correction of the first
                 self.slots[slot] = value
                 changed.append(slot)
+        if not changed and self.asked in ("reason", "payment") and self.asked not in self.slots:
+            value = self._understood(self.asked, text)
+            if value is not None:
+                self.slots[self.asked] = value
+                changed.append(self.asked)
         for slot in changed:
             for dependent, on in (self._spec().get("depends") or {}).items():
                 if on == slot and dependent not in changed:
@@ -226,6 +242,19 @@ class FlowsAgent:
         if slot == "new_items" and "items" in self.slots:
             return self._new_items(clean)
         return None
+
+    def _understood(self, slot: str, text: str) -> str | None:
+        """The reason or payment method ``text`` gives, read by the model (None without one)."""
+        if self.understanding is None or not has_words(text):
+            return None
+        if slot == "reason":
+            reasons = flow_spec()["lexicon"]["reasons"]
+            question = "Which reason does the customer give?"
+            return self.understanding.choose(question, text, {r: r for r in reasons})
+        assert self.user is not None
+        methods = {m["id"]: _method_name(m) for m in self.user["payment_methods"].values()}
+        question = "Which payment method does the customer pick?"
+        return self.understanding.choose(question, text, methods)
 
     def _payment(self, text: str) -> str | None:
         assert self.user is not None
@@ -310,7 +339,8 @@ class FlowsAgent:
                 raise
             self.awaiting_confirmation = False
             return f"{self.say('tool_error', error=exc)} {self._ask(last, '')}"
-        return self.say("summary", action=self._action())
+        self.proposal = self._action()
+        return self.say("summary", action=self.proposal)
 
     def _finish_info(self, answer: str) -> str:
         self.flow = None
@@ -318,6 +348,7 @@ class FlowsAgent:
 
     def _ask(self, slot: str, text: str) -> str:
         assert self.user is not None
+        self.asked = slot
         if slot == "items":
             assert self.order is not None
             items = "; ".join(
@@ -344,13 +375,21 @@ class FlowsAgent:
             self.awaiting_confirmation = False
             return self._act()
         changed = self._fill(text, correcting=True)
+        reading = None
+        if not changed and self.understanding is not None:
+            reading = self.understanding.confirmation(text, self.proposal)
+            if reading == "change" and "address" in self.slots:
+                address = self.understanding.corrected_address(text, self.slots["address"])
+                if address is not None:
+                    self.slots["address"] = address
+                    changed = ["address"]
         if changed:
             self.awaiting_confirmation = False
             if "order_id" in changed:
                 self.order = None
             return self._advance(text)
         words = plain_words(text)
-        if any(has_phrase(words, w) for w in NOT_YES):
+        if reading == "no" or any(has_phrase(words, w) for w in NOT_YES):
             self.flow, self.awaiting_confirmation = None, False
             return self.say("aborted")
         return self._summary()
