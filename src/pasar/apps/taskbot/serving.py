@@ -1,7 +1,9 @@
-"""The agents as served models: ``taskbot`` (the LLM agent over the default model) and
-``taskbot-flows`` (the flows agent), for ``pasar serve``, its web UI, any OpenAI client and
-``pasar chat -m taskbot-flows``. ``engine_type.py`` registers them as the ``taskbot`` engine type,
-so ``load_engine`` loads them like any other model.
+"""The agents as served models: ``taskbot`` (the guided agent: the flows, asking the default model
+what their keywords miss; the best agent measured in docs/taskbot.md), ``taskbot-llm`` (the
+tool-calling LLM agent on the default model) and ``taskbot-flows`` (the flows agent), for
+``pasar serve``, its web UI, any OpenAI client and ``pasar chat -m taskbot-flows``.
+``engine_type.py`` registers them as the ``taskbot`` engine type, so ``load_engine`` loads them
+like any other model.
 
 The chat API is stateless: each request carries the whole conversation. An agent's state (the
 authenticated user, the flow's slots, the change waiting for a yes) lives in memory under a
@@ -88,13 +90,13 @@ class TaskbotEngine(Engine):
         super().__init__(name)
         self.store = store
         self.new_agent = new_agent
-        self.llm = llm  # the LLM agent's model
+        self.llm = llm  # the model the agent asks (guided, llm)
         self.owns_store = owns_store  # opened for this engine: closed with it
         self._sessions: BoundedCache[str, Session] = BoundedCache(max_sessions, max_session_bytes)
 
     @property
     def version(self) -> str | None:
-        """The LLM agent's model's weights version; the flows agent has none."""
+        """The weights version of the model the agent asks; the flows agent has none."""
         return self.llm.version if self.llm is not None else None
 
     def close(self) -> None:
@@ -156,23 +158,28 @@ class TaskbotEngine(Engine):
 def taskbot_engine(
     agent: str, name: str, store: Store, llm: Callable[[], Engine], **options: Any
 ) -> TaskbotEngine:
-    """The ``llm`` agent (on ``llm()``) or the ``flows`` agent, as an engine named ``name``;
-    ``options`` go to ``TaskbotEngine``."""
+    """The ``guided`` or ``llm`` agent (on ``llm()``) or the ``flows`` agent, as an engine named
+    ``name``; ``options`` go to ``TaskbotEngine``."""
     if agent == "flows":
         from pasar.apps.taskbot.flows import FlowsAgent
 
         return TaskbotEngine(
             name, store, lambda env, language: FlowsAgent(env, language), **options
         )
+    engine = llm()
+    if agent == "guided":
+        from pasar.apps.taskbot.flows import FlowsAgent
+        from pasar.apps.taskbot.understanding import Understanding
+
+        def guided(env: Environment, language: str) -> Agent:
+            return FlowsAgent(env, language, understanding=Understanding(engine))
+
+        return TaskbotEngine(name, store, guided, llm=engine, **options)
     if agent == "llm":
         from pasar.apps.taskbot.llm_agent import LLMAgent
 
-        engine = llm()
-        return TaskbotEngine(
-            name,
-            store,
-            lambda env, language: LLMAgent(engine, env, language),
-            llm=engine,
-            **options,
-        )
-    raise ValueError(f"taskbot agent {agent!r}: use llm or flows")
+        def tool_calling(env: Environment, language: str) -> Agent:
+            return LLMAgent(engine, env, language)
+
+        return TaskbotEngine(name, store, tool_calling, llm=engine, **options)
+    raise ValueError(f"taskbot agent {agent!r}: use guided, llm or flows")
