@@ -15,14 +15,20 @@ from pasar.apps.taskbot.environment import Environment, episode_store, load_temp
 from pasar.apps.taskbot.evaluation import Episode, evaluate, scenario_case
 from pasar.apps.taskbot.flows import FlowsAgent
 from pasar.apps.taskbot.scenarios import load_scenarios
-from pasar.apps.taskbot.understanding import ADDRESS_FIELDS, REQUESTS, Understanding
+from pasar.apps.taskbot.understanding import (
+    ADDRESS_FIELDS,
+    REQUESTS,
+    TRANSLATE,
+    Understanding,
+    vote,
+)
 from pasar.models.engine import Engine
 from pasar.models.types import ChatResult, Usage
 from pasar.store.commerce import get_order
 from pasar.store.db import Store
 
-PARAPHRASES = Path(__file__).parent.parent / "examples" / "taskbot" / "paraphrases.json"
-Answer = Callable[[str, str], dict[str, Any]]
+EXAMPLES = Path(__file__).parent.parent / "examples" / "taskbot"
+Answer = Callable[[str, str], Any]  # JSON to answer with, or plain text
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +37,8 @@ def template() -> Store:
 
 
 class Reader(Engine):
-    """Answers each question with ``answer(instruction, message)``, as JSON; keeps what it was
-    asked and the schema each answer was held to."""
+    """Answers each question with ``answer(instruction, message)`` (JSON, or plain text); keeps
+    what it was asked and the schema each answer was held to."""
 
     kind = "reader"
 
@@ -46,7 +52,9 @@ class Reader(Engine):
         instruction, text = messages[0]["content"], messages[-1]["content"]
         self.asked.append((instruction, text))
         self.schemas.append(json_schema)
-        return ChatResult(json.dumps(self.answer(instruction, text)), "stop", Usage(0, 0), "r")
+        reply = self.answer(instruction, text)
+        said = reply if isinstance(reply, str) else json.dumps(reply)
+        return ChatResult(said, "stop", Usage(0, 0), "r")
 
     def _stream(self, messages, params, json_schema):  # type: ignore[no-untyped-def]
         raise NotImplementedError
@@ -57,7 +65,9 @@ def none(instruction: str, text: str) -> dict[str, Any]:
 
 
 def episode(template: Store, scenario_id: str, reader: Reader | None) -> Episode:
-    scenario = next(s for s in load_scenarios(PARAPHRASES) if s.id == scenario_id)
+    """The episode of a scenario of paraphrases.json or paraphrases2.json (by its id)."""
+    file = "paraphrases2.json" if scenario_id.startswith("para2-") else "paraphrases.json"
+    scenario = next(s for s in load_scenarios(EXAMPLES / file) if s.id == scenario_id)
 
     def factory(env: Environment, language: str) -> FlowsAgent:
         understanding = Understanding(reader) if reader is not None else None
@@ -84,6 +94,26 @@ def test_a_request_without_the_flows_keywords_is_read_by_the_model(template: Sto
     assert first["properties"]["answer"]["enum"] == [*REQUESTS, "none"]
 
 
+def test_the_request_is_the_vote_of_the_keywords_the_model_and_its_english_reading() -> None:
+    assert vote("change_items", None, "return_items") == "change_items"  # a tie: the keyword
+    assert vote("change_items", "change_payment", "change_payment") == "change_payment"
+    assert vote(None, "modify_order_address", "change_payment") == "modify_order_address"
+    assert vote(None, None, None) is None
+    message = "mau ganti cara bayarnya dong, pake kartu visa aku aja"
+
+    def answer(instruction: str, text: str) -> Any:
+        if instruction == TRANSLATE:
+            return "I want to change how I pay, use my visa card"
+        return {"answer": "change_payment" if "bayar" in text or "pay" in text else "none"}
+
+    reader = Reader(answer)
+    assert Understanding(reader).request(message, "change_items") == "change_payment"
+    assert [i for i, _ in reader.asked][1] == TRANSLATE  # asked only because they disagreed
+    agreeing = Reader(answer)
+    assert Understanding(agreeing).request(message, "change_payment") == "change_payment"
+    assert len(agreeing.asked) == 1
+
+
 def test_a_correction_the_patterns_miss_is_made_once_the_model_reads_it(template: Store) -> None:
     fixed = {
         "address1": "55 Rizal Street",
@@ -105,6 +135,32 @@ def test_a_correction_the_patterns_miss_is_made_once_the_model_reads_it(template
     played = episode(template, "para-tl-address-fix", Reader(answer))
     assert played.success and played.has_correction
     assert not episode(template, "para-tl-address-fix", None).success  # "hindi" read as a no
+
+
+def test_a_corrected_payment_method_is_read_among_the_users_methods(template: Store) -> None:
+    """The model is asked which detail the reply corrects (each shown as the user saw it),
+    then which of the user's methods it names."""
+
+    def answer(instruction: str, text: str) -> dict[str, Any]:
+        if "What does the customer ask for?" in instruction and "ibahin" in text:
+            return {"answer": "change_payment"}
+        if "confirm this change" in instruction:
+            return {"answer": "change"}
+        if "Which detail does the customer correct?" in instruction:
+            assert "the payment method (now: PayPal (paypal_6542279))" in instruction
+            return {"answer": "payment"}
+        if "Which payment method" in instruction and "6934" in text:
+            return {"answer": "credit_card_7591273"}
+        return none(instruction, text)
+
+    played = episode(template, "para2-tl-payment", Reader(answer))
+    assert played.success and played.has_correction
+
+
+def test_a_corrected_option_is_away_from_the_one_put_to_the_user(template: Store) -> None:
+    """ "Not 34 inch, the 28 inch" names both lengths: the new item is not the one the user is
+    turning down, so the flows read it without a model."""
+    assert episode(template, "para2-ms-modify-items", None).success
 
 
 def test_the_models_reading_cannot_stand_in_for_the_users_yes(template: Store) -> None:

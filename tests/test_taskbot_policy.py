@@ -200,6 +200,9 @@ def test_argument_rules_of_writes_are_enforced(env: Environment) -> None:
         ("ได้เลยครับ", True),
         ("ตกลงค่ะ", True),
         ("ค่ะ ยืนยันค่ะ", True),  # a particle answering first, then the yes
+        ("ครับ ถูกต้องครับ", True),
+        ("ไม่ถูกต้องครับ", False),
+        ("yup correct, go ahead", True),
         ("ค่ะ ไม่ยืนยันค่ะ", False),
         ("ครับ ได้รับแล้ว", False),
         # Near misses: a yes word's prefix, or a yes word that asks, is not a yes.

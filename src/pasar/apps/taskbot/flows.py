@@ -8,10 +8,11 @@ pattern, as in Rasa: a message that changes a filled slot (before or at the conf
 re-runs every step after that slot, clearing the slots that depend on it, and asks again.
 All tool calls go through the environment, so the policy applies to this agent too.
 
-Given an ``Understanding`` (a language model, ``--agent guided``), the agent asks it what its
-keywords miss: the request of a message with none of the flows' keywords, the answer to the
-question it asked (a reason, a payment method), and a reply to its confirmation that is neither
-a yes nor a pattern it reads (a correction of the address, a no).
+Given an ``Understanding`` (a language model, ``--agent guided``), the agent asks it the
+request of a message that starts a flow (keywords only where it reads none), the answer to the
+question it asked when its patterns find none (a reason, a payment method, items, a product's
+option), and a reply to its confirmation that is neither a yes nor a pattern it reads (a
+correction of any of those or of the address, or a no).
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ def _method_name(method: dict[str, Any]) -> str:
     return f"PayPal ({method['id']})"
 
 
+# The slots a model may read (the guided agent), and what each is, as the model reads it.
+READABLE = {
+    "reason": "the reason",
+    "items": "which items",
+    "new_items": "the new option wanted for an item",
+    "payment": "the payment method",
+    "address": "the address",
+}
+
+
 @dataclass
 class FlowsAgent:
     """One conversation with the flows agent. ``respond`` takes the user's message."""
@@ -110,8 +121,8 @@ class FlowsAgent:
 
     def _respond(self, text: str) -> str:
         intent = self._intent(text)
-        if intent is None and self.flow is None and self.pending_intent is None:
-            intent = self.understanding.request(text) if self.understanding else None
+        if self.understanding and self.flow is None and self.pending_intent is None:
+            intent = self.understanding.request(text, intent)  # keywords can mislead
         if self.flow is None and intent:
             if self.pending_intent is None:
                 self.texts = []
@@ -189,7 +200,8 @@ class FlowsAgent:
         return spec
 
     def _fill(self, text: str, *, correcting: bool) -> list[str]:
-        """Fill (or, correcting, change) slots from ``text``; returns the slots that changed."""
+        """Fill (or, correcting, change) slots from ``text``; returns the slots that changed.
+        With a model, the slot last asked for is read by it when the patterns find nothing."""
         changed = []
         for slot in self._spec()["slots"]:
             value = self._extract(slot, text)
@@ -198,11 +210,15 @@ class FlowsAgent:
                     continue  # a second order id mid-flow is not a correction of the first
                 self.slots[slot] = value
                 changed.append(slot)
-        if not changed and self.asked in ("reason", "payment") and self.asked not in self.slots:
-            value = self._understood(self.asked, text)
+        asked = self.asked
+        if not changed and not correcting and asked in READABLE and asked not in self.slots:
+            value = self._understood(asked, text)
             if value is not None:
-                self.slots[self.asked] = value
-                changed.append(self.asked)
+                self.slots[asked] = value
+                changed.append(asked)
+        return self._clear_dependents(changed)
+
+    def _clear_dependents(self, changed: list[str]) -> list[str]:
         for slot in changed:
             for dependent, on in (self._spec().get("depends") or {}).items():
                 if on == slot and dependent not in changed:
@@ -243,18 +259,88 @@ class FlowsAgent:
             return self._new_items(clean)
         return None
 
-    def _understood(self, slot: str, text: str) -> str | None:
-        """The reason or payment method ``text`` gives, read by the model (None without one)."""
-        if self.understanding is None or not has_words(text):
+    def _understood(self, slot: str, text: str) -> Any:
+        """The value of ``slot`` that ``text`` gives, read by the model among the values the
+        flow accepts (None without a model or an answer)."""
+        reader = self.understanding
+        if reader is None or not has_words(text):
             return None
         if slot == "reason":
             reasons = flow_spec()["lexicon"]["reasons"]
-            question = "Which reason does the customer give?"
-            return self.understanding.choose(question, text, {r: r for r in reasons})
+            return reader.choose(
+                "Which reason does the customer give?", text, {r: r for r in reasons}
+            )
+        if slot == "payment":
+            assert self.user is not None
+            methods = {m["id"]: _method_name(m) for m in self.user["payment_methods"].values()}
+            return reader.choose("Which payment method does the customer pick?", text, methods)
+        if slot == "address":
+            return (
+                reader.corrected_address(text, self.slots["address"])
+                if "address" in self.slots
+                else None
+            )
+        if self.order is None:
+            return None
+        if slot == "items":
+            items = {
+                i["item_id"]: f"{i['name']} ({_options(i['options'])})" for i in self.order["items"]
+            }
+            question = "Which items of the order does the customer mean?"
+            if "items" in self.slots:
+                question += f" (They had chosen: {self._shown('items')}.)"
+            return reader.pick(question, text, items)
+        if slot == "new_items" and len(self.slots.get("items", [])) == 1:
+            [item_id] = self.slots["items"]
+            item = next(i for i in self.order["items"] if i["item_id"] == item_id)
+            variants = self._product(item["product_id"])["variants"].values()
+            options = {
+                v["item_id"]: _options(v["options"])
+                for v in variants
+                if v["available"] and v["item_id"] != item_id
+            }
+            now = f"{item['name']} ({_options(item['options'])})"
+            question = f"The customer changes their {now}. Which option do they want instead?"
+            chosen = reader.choose(question, text, options)
+            return [chosen] if chosen else None
+        return None
+
+    def _shown(self, slot: str) -> str:
+        """A slot's value as the user was shown it."""
         assert self.user is not None
-        methods = {m["id"]: _method_name(m) for m in self.user["payment_methods"].values()}
-        question = "Which payment method does the customer pick?"
-        return self.understanding.choose(question, text, methods)
+        value = self.slots[slot]
+        if slot == "payment":
+            return _method_name(self.user["payment_methods"][value])
+        if slot == "address":
+            return address_text(value)
+        if slot in ("items", "new_items") and self.order is not None:
+            known = {i["item_id"]: i for i in self.order["items"]}
+            return "; ".join(
+                f"{known[x]['name']} ({_options(known[x]['options'])})"
+                if x in known
+                else _options(self.call("get_item_details", item_id=x)["options"])
+                for x in value
+            )
+        return str(value)
+
+    def _understood_correction(self, text: str) -> list[str]:
+        """The slot the model reads ``text`` as correcting, changed to the value it reads; the
+        slots changed ([] when it reads none)."""
+        assert self.understanding is not None
+        slots = {
+            s: f"{READABLE[s]} (now: {self._shown(s)})"
+            for s in self._spec()["slots"]
+            if s in READABLE and s in self.slots
+        }
+        if len(slots) > 1:
+            slot = self.understanding.choose("Which detail does the customer correct?", text, slots)
+        else:
+            slot = next(iter(slots), None)
+        value = self._understood(slot, text) if slot else None
+        if slot is None or value is None or value == self.slots.get(slot):
+            return []
+        self.slots[slot] = value
+        return self._clear_dependents([slot])
 
     def _payment(self, text: str) -> str | None:
         assert self.user is not None
@@ -280,11 +366,13 @@ class FlowsAgent:
 
     def _candidates(self, item: dict[str, Any], text: str) -> list[dict[str, Any]]:
         """Available variants of the item's product that keep every option the user did not
-        mention and take at least one option value the user did mention."""
+        mention and take at least one option value the user did mention; not the new item
+        already chosen (a correction is away from it)."""
         variants = self._product(item["product_id"])["variants"].values()
+        chosen = set(self.slots.get("new_items") or [])
         out = []
         for v in variants:
-            if not v["available"] or v["item_id"] == item["item_id"]:
+            if not v["available"] or v["item_id"] in {item["item_id"], *chosen}:
                 continue
             changed = [k for k, value in v["options"].items() if value != item["options"].get(k)]
             if changed and all(self._mentioned(text, str(v["options"][k])) for k in changed):
@@ -378,11 +466,8 @@ class FlowsAgent:
         reading = None
         if not changed and self.understanding is not None:
             reading = self.understanding.confirmation(text, self.proposal)
-            if reading == "change" and "address" in self.slots:
-                address = self.understanding.corrected_address(text, self.slots["address"])
-                if address is not None:
-                    self.slots["address"] = address
-                    changed = ["address"]
+            if reading == "change":
+                changed = self._understood_correction(text)
         if changed:
             self.awaiting_confirmation = False
             if "order_id" in changed:

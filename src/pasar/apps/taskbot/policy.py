@@ -27,6 +27,7 @@ YES = {
         "yes",
         "yeah",
         "yep",
+        "yup",
         "sure",
         "correct",
         "confirm",
@@ -38,7 +39,7 @@ YES = {
     ),
     "id": ("ya", "iya", "betul", "benar", "setuju", "boleh", "lanjutkan", "ok", "oke"),
     "ms": ("ya", "betul", "setuju", "boleh", "teruskan", "ok", "okey"),
-    "th": ("ใช่", "ยืนยัน", "ตกลง", "ได้", "โอเค"),
+    "th": ("ใช่", "ยืนยัน", "ตกลง", "ได้", "โอเค", "ถูกต้อง"),
     "vi": ("có", "vâng", "đồng ý", "xác nhận", "đúng", "được", "ok"),
     "tl": ("oo", "opo", "sige", "tama", "ituloy", "ok"),
 }

@@ -1,6 +1,7 @@
-"""What the flows agent asks a language model when its keywords and patterns miss (the
-``guided`` agent): which request a message makes, which listed value it picks (a reason, a
-payment method), whether it accepts the change put to it, and how it corrects an address.
+"""What the flows agent asks a language model (the ``guided`` agent): which request a message
+makes, which listed value it picks when the patterns miss (a reason, a payment method, items of
+the order, a product's option), whether it accepts the change put to it, which detail a
+correction changes, and how it corrects an address.
 
 The model only reads. Every answer is constrained by a JSON schema to the values the flow
 accepts (or ``none``), the flow decides what to do with it, and every write still goes through
@@ -35,8 +36,15 @@ CONFIRMATION = {
     "no": "does not want the change",
     "change": "wants the change, but with a detail different (a correction)",
 }
+TRANSLATE = "Translate the customer's message into English. Write only the translation."
 ADDRESS_FIELDS = ("address1", "address2", "city", "state", "country", "zip")
 _IDS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|#?\s?W\d{7}\b|\d+")
+
+
+def vote(*readings: str | None) -> str | None:
+    """The reading most of ``readings`` give (None counts for nothing); ties go to the first."""
+    given = [r for r in readings if r is not None]
+    return max(given, key=given.count) if given else None
 
 
 def has_words(text: str) -> bool:
@@ -77,11 +85,49 @@ class Understanding:
         answer = self._ask(instruction, text, schema)["answer"]
         return None if answer == NONE else str(answer)
 
-    def request(self, text: str) -> str | None:
-        """The flow a message asks for, or None (a greeting, an email, thanks)."""
+    def pick(self, question: str, text: str, options: dict[str, str]) -> list[str] | None:
+        """The ``options`` (name: what it is) that ``text`` picks, at least one, or None."""
+        listed = "\n".join(f"- {name}: {meaning}" for name, meaning in options.items())
+        instruction = (
+            f"You read one message from a customer of an online shop. {question}\n"
+            f"Answer with the names of those they mean, from:\n{listed}"
+        )
+        schema = {
+            "type": "object",
+            "properties": {
+                "answer": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(options)},
+                    "minItems": 1,
+                }
+            },
+            "required": ["answer"],
+        }
+        picked = list(dict.fromkeys(self._ask(instruction, text, schema)["answer"]))
+        return [str(p) for p in picked] or None
+
+    def request(self, text: str, keyword: str | None = None) -> str | None:
+        """The flow a message asks for, or None (a greeting, an email, thanks): the model's
+        reading of the message where it agrees with ``keyword`` (the flows' keyword reading),
+        else the vote of the keyword, the model's reading of its own English translation of the
+        message and its reading of the message (ties in that order)."""
         if not has_words(text):
-            return None
-        return self.choose("What does the customer ask for?", text, REQUESTS)
+            return keyword
+        question = "What does the customer ask for?"
+        direct = self.choose(question, text, REQUESTS)
+        if direct == keyword:
+            return direct
+        english = self.english(text)
+        in_english = self.choose(question, english, REQUESTS) if has_words(english) else None
+        return vote(keyword, in_english, direct)
+
+    def english(self, text: str) -> str:
+        """The model's English translation of ``text``."""
+        messages = [
+            {"role": "system", "content": TRANSLATE},
+            {"role": "user", "content": text},
+        ]
+        return self.engine.chat(messages, max_tokens=self.max_tokens, temperature=0.0).text
 
     def confirmation(self, text: str, change: str) -> str | None:
         """The customer's answer to ``change`` put to them: yes, no, change (or None)."""
