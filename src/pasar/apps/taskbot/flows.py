@@ -9,10 +9,10 @@ re-runs every step after that slot, clearing the slots that depend on it, and as
 All tool calls go through the environment, so the policy applies to this agent too.
 
 Given an ``Understanding`` (a language model, ``--agent guided``), the agent asks it the
-request of a message that starts a flow (keywords only where it reads none), the answer to the
-question it asked when its patterns find none (a reason, a payment method, items, a product's
-option), and a reply to its confirmation that is neither a yes nor a pattern it reads (a
-correction of any of those or of the address, or a no).
+request of a message that starts a flow (put to a vote with the keywords' reading), the answer
+to the question it asked when its patterns find none (a reason, a payment method, items, a
+product's option), and a reply to its confirmation that is neither a yes nor a pattern it reads
+(a correction of any of those or of the address, or a no).
 """
 
 from __future__ import annotations
