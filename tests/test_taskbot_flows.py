@@ -96,6 +96,15 @@ def test_flows_agent_speaks_the_users_language(template: Store) -> None:
     assert any("Đơn hàng" in s or "đơn" in s for s in said)
 
 
+def test_an_email_that_matches_no_one_falls_back_to_the_name_and_zip(template: Store) -> None:
+    env = Environment(episode_store(template))
+    agent = FlowsAgent(env, "en")
+    text = "My email is example@example.com, I'm Yusuf Khan, zip 75313"
+    env.user_says(text)
+    agent.respond(text)
+    assert agent.user is not None and agent.user["user_id"] == "yusuf_khan_7091"
+
+
 def test_flows_agent_cannot_parse_what_its_rules_miss(template: Store) -> None:
     """Honest baseline: a paraphrase outside its keywords gets no action, not a guess."""
     env = Environment(episode_store(template))

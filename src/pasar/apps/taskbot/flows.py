@@ -158,20 +158,16 @@ class FlowsAgent:
             self.user = self.call("get_user_details", user_id=self.env.user_id)
             return True
         email = EMAIL.search(text)
-        if email:
-            user_id = self._find("find_user_id_by_email", email=email.group())
-        else:
-            zip_code = ZIP.search(text)
-            user_id = None
-            for first, last in NAME.findall(text)[:3] if zip_code is not None else []:
-                user_id = self._find(
-                    "find_user_id_by_name_zip",
-                    first_name=first,
-                    last_name=last,
-                    zip=zip_code.group() if zip_code else "",
-                )
-                if user_id:
-                    break
+        user_id = self._find("find_user_id_by_email", email=email.group()) if email else None
+        # No email, or one that matches no one: a name and zip code in the same message.
+        found_zip = ZIP.search(EMAIL.sub(" ", text))
+        zip_code = found_zip.group() if found_zip else ""
+        for first, last in NAME.findall(text)[:3] if user_id is None and zip_code else []:
+            user_id = self._find(
+                "find_user_id_by_name_zip", first_name=first, last_name=last, zip=zip_code
+            )
+            if user_id:
+                break
         if user_id is None:
             return False
         self.user = self.call("get_user_details", user_id=user_id)
