@@ -166,6 +166,8 @@ def taskbot_engine(
         return TaskbotEngine(
             name, store, lambda env, language: FlowsAgent(env, language), **options
         )
+    if agent not in ("guided", "llm"):
+        raise ValueError(f"taskbot agent {agent!r}: use guided, llm or flows")
     engine = llm()
     if agent == "guided":
         from pasar.apps.taskbot.flows import FlowsAgent
@@ -175,11 +177,9 @@ def taskbot_engine(
             return FlowsAgent(env, language, understanding=Understanding(engine))
 
         return TaskbotEngine(name, store, guided, llm=engine, **options)
-    if agent == "llm":
-        from pasar.apps.taskbot.llm_agent import LLMAgent
+    from pasar.apps.taskbot.llm_agent import LLMAgent
 
-        def tool_calling(env: Environment, language: str) -> Agent:
-            return LLMAgent(engine, env, language)
+    def tool_calling(env: Environment, language: str) -> Agent:
+        return LLMAgent(engine, env, language)
 
-        return TaskbotEngine(name, store, tool_calling, llm=engine, **options)
-    raise ValueError(f"taskbot agent {agent!r}: use guided, llm or flows")
+    return TaskbotEngine(name, store, tool_calling, llm=engine, **options)
