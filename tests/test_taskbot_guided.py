@@ -14,6 +14,7 @@ from conftest import SHARED_DATA
 from pasar.apps.taskbot.environment import Environment, episode_store, load_template
 from pasar.apps.taskbot.evaluation import Episode, evaluate, scenario_case
 from pasar.apps.taskbot.flows import FlowsAgent
+from pasar.apps.taskbot.guided import GuidedAgent
 from pasar.apps.taskbot.scenarios import load_scenarios
 from pasar.apps.taskbot.understanding import (
     ADDRESS_FIELDS,
@@ -70,8 +71,9 @@ def episode(template: Store, scenario_id: str, reader: Reader | None) -> Episode
     scenario = next(s for s in load_scenarios(EXAMPLES / file) if s.id == scenario_id)
 
     def factory(env: Environment, language: str) -> FlowsAgent:
-        understanding = Understanding(reader) if reader is not None else None
-        return FlowsAgent(env, language, understanding=understanding)
+        if reader is None:
+            return FlowsAgent(env, language)
+        return GuidedAgent(env, language, understanding=Understanding(reader))
 
     _, (played,) = evaluate([scenario_case(scenario)], factory, template)
     return played
@@ -175,7 +177,7 @@ def test_the_models_reading_cannot_stand_in_for_the_users_yes(template: Store) -
         return none(instruction, text)
 
     env = Environment(episode_store(template))
-    agent = FlowsAgent(env, "en", understanding=Understanding(Reader(answer)))
+    agent = GuidedAgent(env, "en", understanding=Understanding(Reader(answer)))
     said = []
     for text in ["can I settle #W1080318 with my gift card?", "omar.kim8981@example.com"]:
         env.user_says(text)

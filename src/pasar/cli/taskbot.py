@@ -52,7 +52,7 @@ def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int
         return (lambda env, language: FlowsAgent(env, language)), None
     if agent not in ("llm", "guided"):
         raise ValueError(f"--agent {agent!r}: use llm, guided or flows")
-    from pasar.apps.taskbot.flows import FlowsAgent
+    from pasar.apps.taskbot.guided import GuidedAgent
     from pasar.apps.taskbot.llm_agent import LLMAgent
     from pasar.apps.taskbot.understanding import Understanding
     from pasar.store.db import open_configured_store
@@ -62,7 +62,7 @@ def _agent_factory(agent: str, model: str | None, engine: str | None, n_ctx: int
     store = open_configured_store() if log else None
     if agent == "guided":
         return (
-            lambda env, language: FlowsAgent(
+            lambda env, language: GuidedAgent(
                 env, language, understanding=Understanding(recording(llm, store))
             )
         ), llm

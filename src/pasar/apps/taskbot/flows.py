@@ -8,11 +8,8 @@ pattern, as in Rasa: a message that changes a filled slot (before or at the conf
 re-runs every step after that slot, clearing the slots that depend on it, and asks again.
 All tool calls go through the environment, so the policy applies to this agent too.
 
-Given an ``Understanding`` (a language model, ``--agent guided``), the agent asks it the
-request of a message that starts a flow (put to a vote with the keywords' reading), the answer
-to the question it asked when its patterns find none (a reason, a payment method, items, a
-product's option), and a reply to its confirmation that is neither a yes nor a pattern it reads
-(a correction of any of those or of the address, or a no).
+Three hooks (``_request``, ``_read``, ``_read_confirmation``) read nothing here; the guided agent
+(``guided.py``) answers them with a language model.
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ from pasar.apps.taskbot.policy import (
     is_affirmative,
     plain_words,
 )
-from pasar.apps.taskbot.understanding import Understanding, has_words
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_ID = re.compile(r"#?\s?W\d{7}\b")
@@ -68,16 +64,6 @@ def _method_name(method: dict[str, Any]) -> str:
     return f"PayPal ({method['id']})"
 
 
-# The slots a model may read (the guided agent), and what each is, as the model reads it.
-READABLE = {
-    "reason": "the reason",
-    "items": "which items",
-    "new_items": "the new option wanted for an item",
-    "payment": "the payment method",
-    "address": "the address",
-}
-
-
 @dataclass
 class FlowsAgent:
     """One conversation with the flows agent. ``respond`` takes the user's message."""
@@ -93,7 +79,6 @@ class FlowsAgent:
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)  # the user's messages in the current flow
     transferred: bool = False  # the user was handed to a human: the conversation is over
-    understanding: Understanding | None = None  # a model that reads what the keywords miss
     asked: str | None = None  # the slot the agent's last message asked for
     proposal: str = ""  # the change the agent last put to the user
 
@@ -120,9 +105,7 @@ class FlowsAgent:
             return self.say("tool_error", error=str(exc))
 
     def _respond(self, text: str) -> str:
-        intent = self._intent(text)
-        if self.understanding and self.flow is None and self.pending_intent is None:
-            intent = self.understanding.request(text, intent)  # keywords can mislead
+        intent = self._request(text, self._intent(text))
         if self.flow is None and intent:
             if self.pending_intent is None:
                 self.texts = []
@@ -207,8 +190,8 @@ class FlowsAgent:
                 self.slots[slot] = value
                 changed.append(slot)
         asked = self.asked
-        if not changed and not correcting and asked in READABLE and asked not in self.slots:
-            value = self._understood(asked, text)
+        if not changed and not correcting and asked is not None and asked not in self.slots:
+            value = self._read(asked, text)
             if value is not None:
                 self.slots[asked] = value
                 changed.append(asked)
@@ -255,88 +238,19 @@ class FlowsAgent:
             return self._new_items(clean)
         return None
 
-    def _understood(self, slot: str, text: str) -> Any:
-        """The value of ``slot`` that ``text`` gives, read by the model among the values the
-        flow accepts (None without a model or an answer)."""
-        reader = self.understanding
-        if reader is None or not has_words(text):
-            return None
-        if slot == "reason":
-            reasons = flow_spec()["lexicon"]["reasons"]
-            return reader.choose(
-                "Which reason does the customer give?", text, {r: r for r in reasons}
-            )
-        if slot == "payment":
-            assert self.user is not None
-            methods = {m["id"]: _method_name(m) for m in self.user["payment_methods"].values()}
-            return reader.choose("Which payment method does the customer pick?", text, methods)
-        if slot == "address":
-            return (
-                reader.corrected_address(text, self.slots["address"])
-                if "address" in self.slots
-                else None
-            )
-        if self.order is None:
-            return None
-        if slot == "items":
-            items = {
-                i["item_id"]: f"{i['name']} ({_options(i['options'])})" for i in self.order["items"]
-            }
-            question = "Which items of the order does the customer mean?"
-            if "items" in self.slots:
-                question += f" (They had chosen: {self._shown('items')}.)"
-            return reader.pick(question, text, items)
-        if slot == "new_items" and len(self.slots.get("items", [])) == 1:
-            [item_id] = self.slots["items"]
-            item = next(i for i in self.order["items"] if i["item_id"] == item_id)
-            variants = self._product(item["product_id"])["variants"].values()
-            options = {
-                v["item_id"]: _options(v["options"])
-                for v in variants
-                if v["available"] and v["item_id"] != item_id
-            }
-            now = f"{item['name']} ({_options(item['options'])})"
-            question = f"The customer changes their {now}. Which option do they want instead?"
-            chosen = reader.choose(question, text, options)
-            return [chosen] if chosen else None
+    def _request(self, text: str, keyword: str | None) -> str | None:
+        """The request of a message (the flows': their keyword reading)."""
+        return keyword
+
+    def _read(self, slot: str, text: str) -> Any:
+        """The value of the slot asked for that ``text`` gives where the patterns find none
+        (the flows: none)."""
         return None
 
-    def _shown(self, slot: str) -> str:
-        """A slot's value as the user was shown it."""
-        assert self.user is not None
-        value = self.slots[slot]
-        if slot == "payment":
-            return _method_name(self.user["payment_methods"][value])
-        if slot == "address":
-            return address_text(value)
-        if slot in ("items", "new_items") and self.order is not None:
-            known = {i["item_id"]: i for i in self.order["items"]}
-            return "; ".join(
-                f"{known[x]['name']} ({_options(known[x]['options'])})"
-                if x in known
-                else _options(self.call("get_item_details", item_id=x)["options"])
-                for x in value
-            )
-        return str(value)
-
-    def _understood_correction(self, text: str) -> list[str]:
-        """The slot the model reads ``text`` as correcting, changed to the value it reads; the
-        slots changed ([] when it reads none)."""
-        assert self.understanding is not None
-        slots = {
-            s: f"{READABLE[s]} (now: {self._shown(s)})"
-            for s in self._spec()["slots"]
-            if s in READABLE and s in self.slots
-        }
-        if len(slots) > 1:
-            slot = self.understanding.choose("Which detail does the customer correct?", text, slots)
-        else:
-            slot = next(iter(slots), None)
-        value = self._understood(slot, text) if slot else None
-        if slot is None or value is None or value == self.slots.get(slot):
-            return []
-        self.slots[slot] = value
-        return self._clear_dependents([slot])
+    def _read_confirmation(self, text: str) -> tuple[str | None, list[str]]:
+        """A reply to the confirmation that is neither a yes nor a pattern: its reading (yes,
+        no, change) and the slots it changed (the flows: none)."""
+        return None, []
 
     def _payment(self, text: str) -> str | None:
         assert self.user is not None
@@ -460,10 +374,8 @@ class FlowsAgent:
             return self._act()
         changed = self._fill(text, correcting=True)
         reading = None
-        if not changed and self.understanding is not None:
-            reading = self.understanding.confirmation(text, self.proposal)
-            if reading == "change":
-                changed = self._understood_correction(text)
+        if not changed:
+            reading, changed = self._read_confirmation(text)
         if changed:
             self.awaiting_confirmation = False
             if "order_id" in changed:

@@ -170,11 +170,11 @@ def taskbot_engine(
         raise ValueError(f"taskbot agent {agent!r}: use guided, llm or flows")
     engine = llm()
     if agent == "guided":
-        from pasar.apps.taskbot.flows import FlowsAgent
+        from pasar.apps.taskbot.guided import GuidedAgent
         from pasar.apps.taskbot.understanding import Understanding
 
         def guided(env: Environment, language: str) -> Agent:
-            return FlowsAgent(env, language, understanding=Understanding(engine))
+            return GuidedAgent(env, language, understanding=Understanding(engine))
 
         return TaskbotEngine(name, store, guided, llm=engine, **options)
     from pasar.apps.taskbot.llm_agent import LLMAgent
