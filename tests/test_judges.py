@@ -61,7 +61,7 @@ class Recording:
         return self.engine.batch(conversations, **kw)
 
 
-def test_llm_judge_asks_both_orders_and_returns_outcomes(llama_engine, title_prompt):
+def test_llm_judge_asks_both_orders_and_returns_outcomes(llama_engine, title_prompt, capsys):
     engine = Recording(llama_engine)
     judge = LLMJudge("smollm2-135m-instruct", engine=engine)
     first, second = ["Red Cotton T-Shirt, size M"], ["T-Shirt"]
@@ -69,6 +69,9 @@ def test_llm_judge_asks_both_orders_and_returns_outcomes(llama_engine, title_pro
     assert outcome in (0.0, 0.5, 1.0)
     assert {detail["verdict_first_as_A"], detail["verdict_first_as_B"]} <= {"A", "B", "tie"}
     assert len(engine.asked) == 2
+    progress = capsys.readouterr().err  # a bar per order: the 1.5B judge takes half an hour
+    assert "llm:smollm2-135m-instruct (first as A): 100%" in progress
+    assert "llm:smollm2-135m-instruct (first as B): 100%" in progress
     a_first, b_first = engine.asked
     assert a_first.index(first[0]) < a_first.index(second[0])
     assert b_first.index(second[0]) < b_first.index(first[0])

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from pasar.errors import MissingInputError
 from pasar.evaluate.prompts import verify
 from pasar.evaluate.winrate import outcome_from_scores
@@ -124,6 +126,7 @@ class RewardModelJudge(PointwiseJudge):
         return scores
 
 
+LLM_JUDGE_CHUNK = 32  # verdicts asked at once: several batches of the engine's slots
 LLM_JUDGE_SCHEMA = {
     "type": "object",
     "properties": {"better": {"type": "string", "enum": ["A", "B", "tie"]}},
@@ -161,7 +164,9 @@ class LLMJudge(Judge):
         text = "\n".join(str(m.get("content", "")) for m in prompt["messages"])
         return text[-self.max_request_chars :]
 
-    def _verdicts(self, prompts: Sequence[Prompt], a: Sequence[str], b: Sequence[str]) -> list[str]:
+    def _verdicts(
+        self, prompts: Sequence[Prompt], a: Sequence[str], b: Sequence[str], order: str
+    ) -> list[str]:
         import json
 
         asks = [
@@ -173,22 +178,27 @@ class LLMJudge(Judge):
             ]
             for p, x, y in zip(prompts, a, b, strict=True)
         ]
-        results = self.engine.batch(
-            asks, max_tokens=16, temperature=0.0, json_schema=LLM_JUDGE_SCHEMA
-        )
         verdicts = []
-        for r in results:
-            try:
-                verdicts.append(json.loads(r.text)["better"])
-            except (ValueError, KeyError, TypeError):
-                verdicts.append("tie")  # an unreadable verdict says nothing
+        # A 1.5B judge takes half an hour for 300 prompts here: show it going.
+        with tqdm(total=len(asks), desc=f"{self.name} ({order})", unit="verdict") as bar:
+            for start in range(0, len(asks), LLM_JUDGE_CHUNK):
+                chunk = asks[start : start + LLM_JUDGE_CHUNK]
+                results = self.engine.batch(
+                    chunk, max_tokens=16, temperature=0.0, json_schema=LLM_JUDGE_SCHEMA
+                )
+                for r in results:
+                    try:
+                        verdicts.append(json.loads(r.text)["better"])
+                    except (ValueError, KeyError, TypeError):
+                        verdicts.append("tie")  # an unreadable verdict says nothing
+                bar.update(len(chunk))
         return verdicts
 
     def compare(
         self, prompts: Sequence[Prompt], first: Sequence[str], second: Sequence[str]
     ) -> list[tuple[float, dict[str, Any]]]:
-        ab = self._verdicts(prompts, first, second)
-        ba = self._verdicts(prompts, second, first)
+        ab = self._verdicts(prompts, first, second, "first as A")
+        ba = self._verdicts(prompts, second, first, "first as B")
         return [
             (swap_outcome(x, y), {"verdict_first_as_A": x, "verdict_first_as_B": y})
             for x, y in zip(ab, ba, strict=True)
