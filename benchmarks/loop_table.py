@@ -71,6 +71,7 @@ def table(run: Path) -> dict[str, Any]:
                     "win_rate": llm["overall"]["win_rate"],
                     "ci95": llm["overall"]["ci95"],
                     "agreement_with_verifiers": llm["agreement"]["rate"],
+                    "same_position_both_orders": (llm.get("position_bias") or {}).get("rate"),
                 }
                 if llm
                 else None,
@@ -129,14 +130,17 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             "The LLM judge (position-swapped) on the same answers, beside the verifiers:",
             "",
-            "| row | judge | verifiers' win rate | LLM judge's win rate [95% CI] | same outcome |",
-            "|---|---|---|---|---|",
+            "| row | judge | verifiers' win rate | LLM judge's win rate [95% CI] | same outcome "
+            "| same position in both orders |",
+            "|---|---|---|---|---|---|",
         ]
         for r in judged:
             j = r["llm_judge"]
+            same = j["same_position_both_orders"]
             lines.append(
                 f"| {r['row']} | {j['judge']} | {r['win_rate']:.3f} | {j['win_rate']:.3f} "
-                f"[{j['ci95'][0]:.3f}, {j['ci95'][1]:.3f}] | {j['agreement_with_verifiers']:.3f} |"
+                f"[{j['ci95'][0]:.3f}, {j['ci95'][1]:.3f}] | {j['agreement_with_verifiers']:.3f} "
+                f"| {'' if same is None else f'{same:.3f}'} |"
             )
     return "\n".join(lines) + "\n"
 

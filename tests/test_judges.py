@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA
 
-from pasar.evaluate.judges import LLMJudge, VerifierJudge, load_judge, swap_outcome
+from pasar.evaluate.judges import (
+    LLMJudge,
+    VerifierJudge,
+    load_judge,
+    position_bias,
+    position_bias_warning,
+    swap_outcome,
+)
 from pasar.evaluate.prompts import make_prompts
 
 DB = json.loads((SHARED_DATA / "retail" / "db.json").read_text())
@@ -78,6 +85,26 @@ def test_llm_judge_asks_both_orders_and_returns_outcomes(llama_engine, title_pro
     scores = judge.rank(title_prompt, ["one", "two", "three"])
     assert sum(scores) == pytest.approx(3.0)  # three pairs, one point each
     assert len(engine.asked) == 2 + 3 * 2
+    from pasar.evaluate.compare import judge_report
+
+    assert judge_report([title_prompt], first, second, judge)["position_bias"]["n"] == 1
+
+
+def test_a_judge_that_follows_the_order_is_measured_and_named():
+    """The 1.5B judge answered "A" in both orders on 289 of 308 prompts of the loop experiment:
+    the report counts such verdicts and the CLI warns, instead of a quiet 0.489 of ties."""
+    rows = [{"verdict_first_as_A": "A", "verdict_first_as_B": "A"}] * 3 + [
+        {"verdict_first_as_A": "B", "verdict_first_as_B": "B"},
+        {"verdict_first_as_A": "A", "verdict_first_as_B": "B"},
+        {"verdict_first_as_A": "tie", "verdict_first_as_B": "tie"},
+    ]
+    assert position_bias(rows) == {"rate": 0.6667, "same_position": 4, "n": 6}
+    assert position_bias([{"score": 1.0}]) is None  # a verifier judges each answer alone
+    report = {"judge": "llm:m", "position_bias": position_bias(rows)}
+    assert "llm:m named the same position in both orders on 4 of 6" in position_bias_warning(report)
+    assert (
+        position_bias_warning({"judge": "llm:m", "position_bias": position_bias(rows[3:])}) is None
+    )
 
 
 def test_unknown_judges_say_what_exists(tmp_path: Path):

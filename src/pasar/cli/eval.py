@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from pasar.cli.output import console, run_guarded
+from pasar.cli.output import console, err_console, run_guarded
 from pasar.config import data_path
 
 app = typer.Typer(
@@ -132,7 +132,16 @@ def winrate(
     )
     for name, group in report["by_language"].items():
         console.print(f"  {name:8} {group['win_rate']:.3f}  (n={group['n']})")
+    warn_position_bias(report)
     console.print(f"report: {out}  chart: {chart}")
+
+
+def warn_position_bias(report: dict[str, Any]) -> None:
+    from pasar.evaluate.judges import position_bias_warning
+
+    warning = position_bias_warning(report)
+    if warning:
+        err_console.print(warning)
 
 
 @app.command("rejudge")
@@ -163,6 +172,7 @@ def rejudge_command(
         f"{second['ci95'][1]:.3f}) by {again['judge']}; same outcome on {agreed['rate']:.3f} of "
         f"{agreed['n']} prompts"
     )
+    warn_position_bias(again)
     console.print(f"report: {out}")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pasar.data.files import write_json
-from pasar.evaluate.judges import Judge
+from pasar.evaluate.judges import Judge, position_bias
 from pasar.evaluate.winrate import win_rate, win_rates_by
 from pasar.models.engine import Engine
 
@@ -88,9 +88,11 @@ def judge_report(
             prompts, completions, baseline_completions, verdicts, strict=True
         )
     ]
+    bias = position_bias(rows)
     return {
         **meta,
         "judge": judge.name,
+        **({"position_bias": bias} if bias else {}),
         "overall": win_rate([r["outcome"] for r in rows]).to_dict(),
         "by_language": {k: v.to_dict() for k, v in win_rates_by(rows, "language").items()},
         "by_task": {k: v.to_dict() for k, v in win_rates_by(rows, "task").items()},

@@ -152,6 +152,33 @@ def swap_outcome(verdict_ab: str, verdict_ba: str) -> float:
     return 1.0 if mean > 0.5 else 0.0 if mean < 0.5 else 0.5
 
 
+def position_bias(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """How often an LLM judge named the same position (A then A, or B then B) when the two
+    answers were swapped: each such verdict follows the order, not the answers, and counts as a
+    tie. None for a judge that does not judge in both orders."""
+    pairs = [
+        (r["verdict_first_as_A"], r["verdict_first_as_B"])
+        for r in rows
+        if "verdict_first_as_A" in r
+    ]
+    if not pairs:
+        return None
+    same = sum(a == b != "tie" for a, b in pairs)
+    return {"rate": round(same / len(pairs), 4), "same_position": same, "n": len(pairs)}
+
+
+def position_bias_warning(report: dict[str, Any]) -> str | None:
+    """A line for the user when most of an LLM judge's verdicts follow the order."""
+    bias = report.get("position_bias")
+    if not bias or bias["rate"] <= 0.5:
+        return None
+    return (
+        f"warning: {report['judge']} named the same position in both orders on "
+        f"{bias['same_position']} of {bias['n']} prompts: those verdicts follow the order, not "
+        "the answers, and count as ties. Use a stronger judge or rely on the verifiers."
+    )
+
+
 class LLMJudge(Judge):
     def __init__(self, model: str, *, engine: Any = None, max_request_chars: int = 2000):
         from pasar.models.registry import load_engine
