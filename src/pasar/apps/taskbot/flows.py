@@ -52,11 +52,13 @@ def _money(value: float) -> str:
     return f"${value:,.2f}"
 
 
-def _options(options: dict[str, str]) -> str:
+def options_text(options: dict[str, str]) -> str:
+    """An item's options as the user is shown them ("black, 128GB")."""
     return ", ".join(str(v) for v in options.values())
 
 
-def _method_name(method: dict[str, Any]) -> str:
+def method_name(method: dict[str, Any]) -> str:
+    """A payment method as the user is shown it."""
     if method["source"] == "credit_card":
         return f"{method['brand']} credit card ending {method['last_four']}"
     if method["source"] == "gift_card":
@@ -350,7 +352,7 @@ class FlowsAgent:
         if slot == "items":
             assert self.order is not None
             items = "; ".join(
-                f"{i['name']} ({_options(i['options'])})" for i in self.order["items"]
+                f"{i['name']} ({options_text(i['options'])})" for i in self.order["items"]
             )
             return self.say("ask_items", order_id=self.order["order_id"], items=items)
         if slot == "new_items":
@@ -359,10 +361,12 @@ class FlowsAgent:
                 item = next(i for i in self.order["items"] if i["item_id"] == item_id)
                 if len(self._candidates(item, text)) != 1:
                     variants = self._product(item["product_id"])["variants"].values()
-                    choices = "; ".join(_options(v["options"]) for v in variants if v["available"])
+                    choices = "; ".join(
+                        options_text(v["options"]) for v in variants if v["available"]
+                    )
                     return self.say("ask_new_items", item=item["name"], choices=choices)
         if slot == "payment":
-            methods = ", ".join(_method_name(m) for m in self.user["payment_methods"].values())
+            methods = ", ".join(method_name(m) for m in self.user["payment_methods"].values())
             return self.say("ask_payment", methods=methods)
         if slot == "product":
             return self.say("ask_product", products=", ".join(self.call("list_all_product_types")))
@@ -433,7 +437,7 @@ class FlowsAgent:
         if tool == "cancel_pending_order":
             assert order is not None
             payments = [p for p in order["payment_history"] if p["transaction_type"] == "payment"]
-            refund_to = ", ".join(_method_name(methods[p["payment_method_id"]]) for p in payments)
+            refund_to = ", ".join(method_name(methods[p["payment_method_id"]]) for p in payments)
             total = _money(self._total([p["amount"] for p in payments]))
             return self.say(
                 "act_cancel",
@@ -452,14 +456,14 @@ class FlowsAgent:
                 items=names,
                 order_id=s["order_id"],
                 total=total,
-                method=_method_name(methods[s["payment"]]),
+                method=method_name(methods[s["payment"]]),
             )
         if tool in ("modify_pending_order_items", "exchange_delivered_order_items"):
             assert order is not None
             old = [next(i for i in order["items"] if i["item_id"] == x) for x in s["items"]]
             new = [self.call("get_item_details", item_id=x) for x in s["new_items"]]
             changes = "; ".join(
-                f"{o['name']} ({_options(o['options'])}) -> ({_options(n['options'])})"
+                f"{o['name']} ({options_text(o['options'])}) -> ({options_text(n['options'])})"
                 for o, n in zip(old, new, strict=True)
             )
             expression = " + ".join(
@@ -471,7 +475,7 @@ class FlowsAgent:
                 order_id=s["order_id"],
                 changes=changes,
                 difference=_money(difference),
-                method=_method_name(methods[s["payment"]]),
+                method=method_name(methods[s["payment"]]),
             )
         if tool == "modify_pending_order_payment":
             assert order is not None
@@ -480,8 +484,8 @@ class FlowsAgent:
                 "act_payment",
                 order_id=s["order_id"],
                 total=_money(paid["amount"]),
-                method=_method_name(methods[s["payment"]]),
-                old=_method_name(methods[paid["payment_method_id"]]),
+                method=method_name(methods[s["payment"]]),
+                old=method_name(methods[paid["payment_method_id"]]),
             )
         address = address_text(s["address"])
         if tool == "modify_pending_order_address":
@@ -529,7 +533,7 @@ class FlowsAgent:
             match = self.say(
                 "item_match",
                 item_id=item["item_id"],
-                options=_options(item["options"]),
+                options=options_text(item["options"]),
                 price=f"{item['price']:.2f}",
                 available="available" if item["available"] else "not available",
             )

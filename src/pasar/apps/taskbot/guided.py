@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pasar.apps.taskbot.flows import FlowsAgent, _method_name, _options, flow_spec
+from pasar.apps.taskbot.flows import FlowsAgent, flow_spec, method_name, options_text
 from pasar.apps.taskbot.policy import address_text
 from pasar.apps.taskbot.understanding import Understanding, has_words
 
@@ -42,7 +42,7 @@ class GuidedAgent(FlowsAgent):
 
     def _read(self, slot: str, text: str) -> Any:
         """The value of ``slot`` that ``text`` gives, read by the model among the values the
-        flow accepts (None without a model or an answer)."""
+        flow accepts (None for a slot it does not read, or without an answer)."""
         reader = self.understanding
         if slot not in READABLE or not has_words(text):
             return None
@@ -53,7 +53,7 @@ class GuidedAgent(FlowsAgent):
             )
         if slot == "payment":
             assert self.user is not None
-            methods = {m["id"]: _method_name(m) for m in self.user["payment_methods"].values()}
+            methods = {m["id"]: method_name(m) for m in self.user["payment_methods"].values()}
             return reader.choose("Which payment method does the customer pick?", text, methods)
         if slot == "address":
             return (
@@ -65,7 +65,8 @@ class GuidedAgent(FlowsAgent):
             return None
         if slot == "items":
             items = {
-                i["item_id"]: f"{i['name']} ({_options(i['options'])})" for i in self.order["items"]
+                i["item_id"]: f"{i['name']} ({options_text(i['options'])})"
+                for i in self.order["items"]
             }
             question = "Which items of the order does the customer mean?"
             if "items" in self.slots:
@@ -76,11 +77,11 @@ class GuidedAgent(FlowsAgent):
             item = next(i for i in self.order["items"] if i["item_id"] == item_id)
             variants = self._product(item["product_id"])["variants"].values()
             options = {
-                v["item_id"]: _options(v["options"])
+                v["item_id"]: options_text(v["options"])
                 for v in variants
                 if v["available"] and v["item_id"] != item_id
             }
-            now = f"{item['name']} ({_options(item['options'])})"
+            now = f"{item['name']} ({options_text(item['options'])})"
             question = f"The customer changes their {now}. Which option do they want instead?"
             chosen = reader.choose(question, text, options)
             return [chosen] if chosen else None
@@ -91,15 +92,15 @@ class GuidedAgent(FlowsAgent):
         assert self.user is not None
         value = self.slots[slot]
         if slot == "payment":
-            return _method_name(self.user["payment_methods"][value])
+            return method_name(self.user["payment_methods"][value])
         if slot == "address":
             return address_text(value)
         if slot in ("items", "new_items") and self.order is not None:
             known = {i["item_id"]: i for i in self.order["items"]}
             return "; ".join(
-                f"{known[x]['name']} ({_options(known[x]['options'])})"
+                f"{known[x]['name']} ({options_text(known[x]['options'])})"
                 if x in known
-                else _options(self.call("get_item_details", item_id=x)["options"])
+                else options_text(self.call("get_item_details", item_id=x)["options"])
                 for x in value
             )
         return str(value)
