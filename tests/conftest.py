@@ -123,6 +123,24 @@ def greedy_hi(llama_engine):
     return answer
 
 
+@pytest.fixture
+def chat_hi(pasar_home: Path):
+    """`pasar chat -p Hi`'s answer (greedy, 256 tokens), from an engine loaded as the CLI loads
+    it: the same settings (context, parallel sequences, threads). llama.cpp can break a near
+    tie between two tokens differently under another context or on another CPU (CI once saw
+    "help" where `greedy_hi`'s one-sequence context gave "assist"), so the CLI is compared with
+    this, not with ``greedy_hi``."""
+    from pasar.models.registry import load_engine
+
+    engine = load_engine()
+    try:
+        return engine.chat(
+            [{"role": "user", "content": "Hi"}], temperature=0.0, top_p=1.0, max_tokens=256
+        )
+    finally:
+        engine.close()
+
+
 def stop_before_fifth_word(text: str) -> tuple[str, str]:
     """A stop string taken from an answer (its fifth word), and the text before it."""
     stop = " " + text.split()[4]

@@ -26,8 +26,8 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
     )
 
 
-def test_one_shot_chat_answers_offline_and_writes_a_report(tmp_path: Path, greedy_hi):
-    expected = greedy_hi(256)  # pasar chat's default --max-tokens
+def test_one_shot_chat_answers_offline_and_writes_a_report(tmp_path: Path, chat_hi):
+    expected = chat_hi
     report = tmp_path / "answer.json"
     done = run("chat", "-p", "Hi", "--out", str(report))
     assert done.returncode == 0, done.stderr
@@ -63,10 +63,10 @@ def test_chat_with_json_schema_prints_valid_json(tmp_path: Path):
     assert isinstance(data["in_stock"], bool) and len(data["title"]) <= 40
 
 
-def test_interactive_session_keeps_history_and_resets(pasar_home: Path, greedy_hi):
+def test_interactive_session_keeps_history_and_resets(pasar_home: Path, chat_hi):
     done = run("chat", stdin="Hi\n/reset\nHi\n/exit\n")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count(greedy_hi(256).text) == 2
+    assert done.stdout.count(chat_hi.text) == 2
     assert "conversation forgotten" in done.stdout
     assert (pasar_home / "chat_history").read_text().count("Hi") >= 2
 
@@ -184,9 +184,9 @@ def test_feedback_export_writes_trl_files(pasar_home: Path, tmp_path: Path):
 
 
 def test_chat_is_recorded_and_feedback_can_be_given_from_the_cli(
-    pasar_home: Path, tmp_path: Path, greedy_hi
+    pasar_home: Path, tmp_path: Path, chat_hi
 ):
-    expected = greedy_hi(256)
+    expected = chat_hi
     from pasar.config import get_settings
     from pasar.store.db import open_store
     from pasar.store.interactions import feedback_examples, get_conversation, list_conversations
