@@ -49,13 +49,23 @@ def ask(page: Page, text: str) -> None:
     page.get_by_test_id("send").click()
 
 
+def answered(page: Page, n: int = 1):
+    """The ``n``-th answer, once it has streamed to its end (its feedback buttons appear). The
+    first answer of a server loads the model; on a loaded machine that took over the 30 s a
+    click waits (seen in a fresh-clone CI run), so this waits a minute."""
+    answers = page.locator(".bubble.assistant")
+    expect(answers).to_have_count(n, timeout=60_000)
+    answer = answers.nth(n - 1)
+    expect(answer.get_by_test_id("thumbs-up")).to_be_visible(timeout=60_000)
+    return answer
+
+
 def shows_the_recorded_answer(page: Page, store) -> str:
     """The last answer, once streamed (its feedback buttons appear), is the text the server
     recorded for it, whole. Compared with the server's record rather than a second engine: a
     second llama.cpp context (one sequence, not the server's batched eight) may break a near tie
     between two tokens the other way on another CPU ("assist" against "help", seen in CI)."""
-    answer = page.locator(".bubble.assistant").last
-    expect(answer.get_by_test_id("thumbs-up")).to_be_visible(timeout=60_000)  # the model loads
+    answer = answered(page)
     [conv] = list_conversations(store)
     recorded = get_conversation(store, conversation_id=conv["id"])["messages"][-1]
     assert recorded["role"] == "assistant" and recorded["content"].strip()
@@ -76,8 +86,7 @@ def test_chat_stream_feedback_and_history(make_server, tmp_path: Path, page: Pag
     expect(answer.locator(".status")).to_have_text("Thanks")
 
     ask(page, "What is 2+2?")
-    second = page.locator(".bubble.assistant").nth(1)
-    expect(second.get_by_test_id("suggest")).to_be_visible()
+    second = answered(page, 2)
     second.get_by_test_id("suggest").click()
     second.get_by_test_id("correction").fill("2 + 2 = 4.")
     second.get_by_test_id("save-correction").click()
@@ -104,7 +113,7 @@ def test_admin_page_counts_and_export(make_server, tmp_path: Path, page: Page):
     server = make_server(f"sqlite:///{tmp_path / 'admin.db'}")
     page.goto(server.url + "/")
     ask(page, "Hi")
-    answer = page.locator(".bubble.assistant").last
+    answer = answered(page)
     answer.get_by_test_id("suggest").click()
     answer.get_by_test_id("correction").fill("Hi! How can I help with your order?")
     answer.get_by_test_id("save-correction").click()
