@@ -2,8 +2,8 @@
 the loop)? `pasar feedback export` writes order ids as {{ORDER_ID}}, so a version learns order
 answers on redacted prompts and is measured on real ids. This asks each model the held-out
 English order questions greedily (128 tokens, as `pasar eval winrate` does, one at a time), once
-as measured and once with the id redacted as the export writes it, and counts refusals and
-answers that give the tracking number.
+as measured and once with the id redacted as the export writes it, and counts refusals beside
+the order verifier's mean score (the loop table's judge).
 
     python benchmarks/order_refusals.py --prompts runs/loop-lr2e-5/prompts.jsonl \
         --out docs/results/loop-order-refusals.json loop-lr2e-5-bnf-up qwen2.5-coder-0.5b-instruct
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pasar.data.redact import ORDER_ID
+from pasar.evaluate.prompts import read_prompts, verify
 from pasar.models.registry import load_engine
 
 REFUSALS = ("can't assist", "cannot assist")
@@ -33,12 +34,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=Path, required=True, help="`pasar eval prompts` file.")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    prompts = [json.loads(line) for line in args.prompts.open()]
-    orders = [
-        p
-        for p in prompts
-        if p["split"] == "heldout" and p["task"] == "order" and p["language"] == "en"
-    ]
+    heldout = read_prompts(args.prompts, "heldout")
+    orders = [p for p in heldout if p["task"] == "order" and p["language"] == "en"]
     result: dict[str, Any] = {"prompts": str(args.prompts), "split": "heldout", "models": {}}
     for model in args.models:
         engine = load_engine(model)
@@ -49,18 +46,20 @@ def main() -> None:
                 text = engine.chat(
                     messages(p), temperature=0.0, top_p=1.0, max_tokens=128, seed=0
                 ).text
+                verdict = verify(p, text)
                 rows.append(
                     {
                         "id": p["id"],
                         "refusal": any(r in text for r in REFUSALS),
-                        "tracking_given": all(t in text for t in p["facts"]["tracking_ids"]),
+                        "score": verdict.score,
+                        "problems": verdict.problems,
                         "text": text,
                     }
                 )
             forms[form] = {
                 "prompts": len(rows),
                 "refusals": sum(r["refusal"] for r in rows),
-                "tracking_given": sum(r["tracking_given"] for r in rows),
+                "mean_score": round(sum(r["score"] for r in rows) / len(rows), 4),
                 "rows": rows,
             }
             print(model, form, {k: v for k, v in forms[form].items() if k != "rows"}, flush=True)

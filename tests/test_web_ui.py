@@ -61,7 +61,7 @@ def answered(page: Page, n: int = 1):
 
 
 def shows_the_recorded_answer(page: Page, store) -> str:
-    """The last answer, once streamed (its feedback buttons appear), is the text the server
+    """The first answer, once streamed (its feedback buttons appear), is the text the server
     recorded for it, whole. Compared with the server's record rather than a second engine: a
     second llama.cpp context (one sequence, not the server's batched eight) may break a near tie
     between two tokens the other way on another CPU ("assist" against "help", seen in CI)."""
