@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pasar.evaluate.compare import regressions
+
 ROWS = [  # (row, folder holding winrate.json and the training report, training data)
     ("start", "start", None),
     *[(f"BNF round {r}", f"round-{r}/bnf", f"round-{r}/bnf.jsonl") for r in range(1, 10)],
@@ -40,8 +42,18 @@ def trained_from(run: Path, report: dict[str, Any] | None) -> str | None:
     return str(path.relative_to(run.resolve())) if path.is_relative_to(run.resolve()) else base
 
 
+def against_start(start: dict[str, Any] | None, winrate: dict[str, Any]) -> dict[str, list[str]]:
+    """The languages and tasks (and the whole) where a row fell or rose from the start, paired
+    prompt by prompt (`pasar eval regressions`)."""
+    if start is None:
+        return {"fell": [], "rose": []}
+    changes = regressions(start, winrate)
+    return {k: [g.split(" ")[-1] for g in changes[k]] for k in ("fell", "rose")}
+
+
 def table(run: Path) -> dict[str, Any]:
     rows = []
+    start = read(run / "start" / "winrate.json")
     for name, folder, data in ROWS:
         winrate = read(run / folder / "winrate.json")
         if winrate is None:
@@ -59,6 +71,7 @@ def table(run: Path) -> dict[str, Any]:
                 "prompts": overall["n"],
                 "by_language": {k: v["win_rate"] for k, v in winrate["by_language"].items()},
                 "by_task": {k: v["win_rate"] for k, v in winrate["by_task"].items()},
+                "against_start": against_start(start, winrate) if folder != "start" else None,
                 "training_rows": sum(1 for _ in (run / data).open()) if data else None,
                 "trained_from": trained_from(run, trained),
                 "learning_rate": trained["options"]["learning_rate"] if trained else None,
@@ -83,13 +96,20 @@ def table(run: Path) -> dict[str, Any]:
         users[path.parent.name] = {
             k: report[k] for k in ("prompts", "up", "down", "corrections", "mean_score")
         }
-    start = read(run / "start" / "winrate.json")
     return {
         "run": str(run),
         "baseline": start["baseline"] if start else None,
         "rows": rows,
         "simulated_users": users,
     }
+
+
+def moved(against_start: dict[str, list[str]] | None) -> str:
+    """ "fell: en; rose: id, title" ("same" when nothing moved; empty for the start)."""
+    if against_start is None:
+        return ""
+    said = [f"{k}: {', '.join(v)}" for k, v in against_start.items() if v]
+    return "; ".join(said) or "same"
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -99,6 +119,7 @@ def markdown(result: dict[str, Any]) -> str:
         "row",
         "win rate [95% CI]",
         "W/T/L",
+        "vs start (paired 95%)",
         *languages,
         *tasks,
         "rows",
@@ -114,6 +135,7 @@ def markdown(result: dict[str, Any]) -> str:
             r["row"],
             f"{r['win_rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]",
             "/".join(map(str, r["wins_ties_losses"])),
+            moved(r.get("against_start")),
             *(f"{r['by_language'].get(lang, float('nan')):.3f}" for lang in languages),
             *(f"{r['by_task'].get(task, float('nan')):.3f}" for task in tasks),
             "" if r["training_rows"] is None else str(r["training_rows"]),

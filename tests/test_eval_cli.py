@@ -107,3 +107,66 @@ def test_reward_needs_pairs(tiny_hf_dir: Path, tmp_path: Path):
         "--output", str(tmp_path / "rm"),
     )  # fmt: skip
     assert done.returncode == 2 and "prompt/chosen/rejected" in done.stderr
+
+
+def report_of(model: str, outcomes: dict[str, list[float]], baseline: str = "big") -> dict:
+    """A winrate report with just what `pasar eval regressions` reads."""
+    rows = [
+        {"id": f"order-{lang}-{i}", "task": "order", "language": lang, "outcome": o}
+        for lang, values in outcomes.items()
+        for i, o in enumerate(values)
+    ]
+    return {"model": model, "baseline": baseline, "judge": "verifier", "rows": rows}
+
+
+def test_regressions_name_the_language_that_fell_and_exit_1(tmp_path: Path):
+    start, version, out = tmp_path / "start.json", tmp_path / "v1.json", tmp_path / "reg.json"
+    start.write_text(json.dumps(report_of("student", {"en": [0.5] * 20, "th": [0.5] * 20})))
+    # English: 12 ties become losses; Thai: unchanged.
+    version.write_text(
+        json.dumps(report_of("v1", {"en": [0.5] * 8 + [0.0] * 12, "th": [0.5] * 20}))
+    )
+    done = invoke_pasar(
+        "eval", "regressions", "--report", str(version), "--start", str(start), "--out", str(out)
+    )
+    assert done.returncode == 1, done.stderr
+    assert "fell below its start in: overall, language en, task order" in done.stderr
+    result = json.loads(out.read_text())
+    assert result["fell"] == ["overall", "language en", "task order"] and result["rose"] == []
+    assert result["by_language"]["en"]["change"] == -0.3
+    assert result["by_language"]["th"] == {
+        "n": 20,
+        "start": 0.5,
+        "now": 0.5,
+        "change": 0.0,
+        "ci95": [0.0, 0.0],
+        "verdict": "same",
+    }
+    assert result["baseline_answers_differ"] == 0 and "warning" not in done.stderr
+    same = invoke_pasar("eval", "regressions", "--report", str(start), "--start", str(start))
+    assert same.returncode == 0, same.stderr
+
+
+def test_regressions_warn_when_the_baseline_answered_differently(tmp_path: Path):
+    start, version = tmp_path / "start.json", tmp_path / "v1.json"
+    report = report_of("student", {"en": [0.5] * 4})
+    start.write_text(json.dumps(report))
+    report["rows"][0]["baseline_completion"] = "another answer"
+    version.write_text(json.dumps(report))
+    done = invoke_pasar("eval", "regressions", "--report", str(version), "--start", str(start))
+    assert done.returncode == 0 and "answered 1 prompts differently" in done.stderr
+
+
+def test_regressions_refuse_reports_that_cannot_be_paired(tmp_path: Path):
+    start, other = tmp_path / "start.json", tmp_path / "other.json"
+    start.write_text(json.dumps(report_of("student", {"en": [0.5] * 4})))
+    other.write_text(json.dumps(report_of("v1", {"en": [0.5] * 4}, baseline="small")))
+    done = invoke_pasar("eval", "regressions", "--report", str(other), "--start", str(start))
+    assert done.returncode == 2 and "differ in baseline ('big' and 'small')" in done.stderr
+    other.write_text(json.dumps(report_of("v1", {"en": [0.5] * 4, "vi": [1.0]})))
+    done = invoke_pasar("eval", "regressions", "--report", str(other), "--start", str(start))
+    assert done.returncode == 2 and "lacks 1 of the 5 prompts" in done.stderr
+    done = invoke_pasar(
+        "eval", "regressions", "--report", str(tmp_path / "no.json"), "--start", str(start)
+    )
+    assert done.returncode == 2 and "no such file" in done.stderr

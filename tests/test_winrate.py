@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pasar.evaluate.winrate import bootstrap_interval, outcome_from_scores, win_rate, win_rates_by
+from pasar.evaluate.winrate import (
+    bootstrap_interval,
+    outcome_from_scores,
+    paired_change,
+    win_rate,
+    win_rates_by,
+)
 
 
 def test_ties_count_half():
@@ -48,3 +54,20 @@ def test_bad_outcomes_are_refused():
         win_rate([1, 2])
     with pytest.raises(ValueError, match="at least one"):
         win_rate([])
+
+
+def test_a_paired_change_is_caught_where_unpaired_intervals_overlap():
+    # 40 prompts: the version loses 8 that were ties at the start and changes nothing else.
+    before = [1.0] * 12 + [0.5] * 16 + [0.0] * 12
+    after = [1.0] * 12 + [0.5] * 8 + [0.0] * 20
+    change = paired_change(before, after, resamples=5000)
+    assert (change.before, change.after) == (0.5, 0.4)
+    unpaired = win_rate(before, resamples=5000), win_rate(after, resamples=5000)
+    assert unpaired[1].ci_high > unpaired[0].ci_low  # two intervals overlap: no difference seen
+    assert change.ci_high < 0 and change.verdict == "fell"  # paired: every change is a loss
+    assert change.to_dict()["change"] == -0.1
+    assert paired_change(after, before).verdict == "rose"
+    assert paired_change(before, before).to_dict()["ci95"] == [0.0, 0.0]
+    assert paired_change(before, before).verdict == "same"
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_change(before, after[:-1])

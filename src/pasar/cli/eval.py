@@ -176,6 +176,68 @@ def rejudge_command(
     console.print(f"report: {out}")
 
 
+@app.command("regressions")
+@run_guarded
+def regressions_command(
+    report: Annotated[Path, typer.Option(help="The version's `pasar eval winrate` report.")],
+    start: Annotated[
+        Path,
+        typer.Option(
+            help="The start's report: same prompts, baseline and judge (--baseline-from)."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the comparison as JSON here.")
+    ] = None,
+) -> None:
+    """Where a version fell or rose against its start, language by language and task by task,
+    paired prompt by prompt (95% bootstrap interval of the change). Exit code 1 when any
+    language, task or the whole fell: a check to run before serving a new version."""
+    from rich.table import Table
+
+    from pasar.cli.output import write_report
+    from pasar.evaluate.compare import regressions
+
+    reports = []
+    for flag, path in (("--report", report), ("--start", start)):
+        if not path.exists():
+            raise ValueError(f"{flag} {path}: no such file; write one with `pasar eval winrate`")
+        reports.append(json.loads(path.read_text()))
+    result = regressions(reports[1], reports[0])
+    write_report(out, result)
+    table = Table(title=f"{result['model']} against its start {result['start']}")
+    for column in ("", "n", "start", "now", "change [95% CI]", ""):
+        table.add_column(column)
+    groups = [("overall", result["overall"])] + [
+        (f"{kind} {name}", c)
+        for kind in ("language", "task")
+        for name, c in result[f"by_{kind}"].items()
+    ]
+    for name, c in groups:
+        low, high = c["ci95"]
+        table.add_row(
+            name,
+            str(c["n"]),
+            f"{c['start']:.3f}",
+            f"{c['now']:.3f}",
+            f"{c['change']:+.3f} [{low:+.3f}, {high:+.3f}]",
+            {"fell": "[red]fell[/]", "rose": "[green]rose[/]"}.get(c["verdict"], ""),
+        )
+    console.print(table)
+    if result["baseline_answers_differ"]:
+        err_console.print(
+            f"warning: the baseline answered {result['baseline_answers_differ']} prompts "
+            "differently in the two reports, so those outcomes are not paired on the same "
+            "answer; make the version's report with --baseline-from the start's."
+        )
+    if result["fell"]:
+        err_console.print(
+            f"{result['model']} fell below its start in: {', '.join(result['fell'])}. "
+            "Look at its answers there (the report's rows) before serving it."
+        )
+        raise typer.Exit(1)
+
+
 @app.command("translation")
 @run_guarded
 def translation(

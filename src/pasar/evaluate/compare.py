@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from pasar.data.files import write_json
 from pasar.evaluate.judges import Judge, position_bias
-from pasar.evaluate.winrate import win_rate, win_rates_by
+from pasar.evaluate.winrate import paired_change, win_rate, win_rates_by
 from pasar.models.engine import Engine
 
 
@@ -185,6 +185,61 @@ def rejudge(
         generation=report.get("generation"),
     )
     return again | {"first_judge": report.get("judge"), "agreement": agreement(rows, again["rows"])}
+
+
+def regressions(start: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """Where a version's win rate moved from the start's, paired prompt by prompt: overall, per
+    language and per task, each with a 95% bootstrap interval of the change; ``fell`` and
+    ``rose`` name the groups whose interval excludes no change. Both reports must judge the
+    same prompts against the same baseline with the same judge (``--baseline-from`` keeps the
+    baseline's answers identical)."""
+    for key in ("baseline", "judge"):
+        if start.get(key) != report.get(key):
+            raise ValueError(
+                f"the two reports differ in {key} ({start.get(key)!r} and {report.get(key)!r}): "
+                "compare reports made against the same baseline with the same judge"
+            )
+    at_start = {r["id"]: r for r in start.get("rows") or []}
+    rows = report.get("rows") or []
+    missing = [r["id"] for r in rows if r["id"] not in at_start]
+    if not rows or missing:
+        raise ValueError(
+            f"the start report lacks {len(missing)} of the {len(rows)} prompts of the report"
+            f"{f' (first: {missing[0]!r})' if missing else ''}: compare reports on the same "
+            "prompts file and split"
+        )
+
+    def change(selected: Sequence[dict[str, Any]]) -> dict[str, object]:
+        before = [at_start[r["id"]]["outcome"] for r in selected]
+        return paired_change(before, [r["outcome"] for r in selected]).to_dict()
+
+    def by(key: str) -> dict[str, dict[str, object]]:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            groups.setdefault(str(r[key]), []).append(r)
+        return {name: change(group) for name, group in sorted(groups.items())}
+
+    result: dict[str, Any] = {
+        "model": report.get("model"),
+        "start": start.get("model"),
+        "baseline": report.get("baseline"),
+        "judge": report.get("judge"),
+        "baseline_answers_differ": sum(
+            r.get("baseline_completion") != at_start[r["id"]].get("baseline_completion")
+            for r in rows
+        ),
+        "overall": change(rows),
+        "by_language": by("language"),
+        "by_task": by("task"),
+    }
+    for verdict in ("fell", "rose"):
+        result[verdict] = (["overall"] if result["overall"]["verdict"] == verdict else []) + [
+            f"{kind} {name}"
+            for kind in ("language", "task")
+            for name, c in result[f"by_{kind}"].items()
+            if c["verdict"] == verdict
+        ]
+    return result
 
 
 def write_winrate_report(report: dict[str, Any], out: Path) -> Path:

@@ -76,6 +76,45 @@ def win_rates_by(rows: Iterable[dict[str, object]], key: str, **kwargs: int) -> 
     return {name: win_rate(values, **kwargs) for name, values in sorted(groups.items())}
 
 
+@dataclass(frozen=True)
+class Change:
+    """How a model's win rate moved from a start on the same prompts against the same baseline:
+    the interval is of the mean paired difference (each prompt's outcome now minus at the
+    start), which is tighter than comparing two unpaired intervals."""
+
+    n: int
+    before: float
+    after: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def verdict(self) -> str:
+        """ "fell" or "rose" when the interval excludes no change, else "same"."""
+        return "fell" if self.ci_high < 0 else "rose" if self.ci_low > 0 else "same"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "start": round(self.before, 4),
+            "now": round(self.after, 4),
+            "change": round(self.after - self.before, 4),
+            "ci95": [round(self.ci_low, 4), round(self.ci_high, 4)],
+            "verdict": self.verdict,
+        }
+
+
+def paired_change(
+    before: Sequence[float], after: Sequence[float], *, resamples: int = 10_000, seed: int = 0
+) -> Change:
+    """The change in win rate between two outcome lists of the same prompts, in the same order."""
+    if len(before) != len(after):
+        raise ValueError(f"paired outcomes differ in length: {len(before)} and {len(after)}")
+    differences = [a - b for a, b in zip(after, before, strict=True)]
+    low, high = bootstrap_interval(differences, resamples=resamples, seed=seed)
+    return Change(len(before), float(np.mean(before)), float(np.mean(after)), low, high)
+
+
 def outcome_from_scores(
     model_score: float, baseline_score: float, *, tolerance: float = 1e-9
 ) -> float:
