@@ -166,6 +166,9 @@ def test_regressions_refuse_reports_that_cannot_be_paired(tmp_path: Path):
     other.write_text(json.dumps(report_of("v1", {"en": [0.5] * 4, "vi": [1.0]})))
     done = invoke_pasar("eval", "regressions", "--report", str(other), "--start", str(start))
     assert done.returncode == 2 and "lacks 1 of the 5 prompts" in done.stderr
+    other.write_text(json.dumps(report_of("v1", {})))
+    done = invoke_pasar("eval", "regressions", "--report", str(other), "--start", str(start))
+    assert done.returncode == 2 and "the report has no rows" in done.stderr
     done = invoke_pasar(
         "eval", "regressions", "--report", str(tmp_path / "no.json"), "--start", str(start)
     )

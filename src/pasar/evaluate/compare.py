@@ -201,11 +201,13 @@ def regressions(start: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]
             )
     at_start = {r["id"]: r for r in start.get("rows") or []}
     rows = report.get("rows") or []
+    if not rows:
+        raise ValueError("the report has no rows: give a `pasar eval winrate` report")
     missing = [r["id"] for r in rows if r["id"] not in at_start]
-    if not rows or missing:
+    if missing:
         raise ValueError(
             f"the start report lacks {len(missing)} of the {len(rows)} prompts of the report"
-            f"{f' (first: {missing[0]!r})' if missing else ''}: compare reports on the same "
+            f" (first: {missing[0]!r}): compare reports on the same "
             "prompts file and split"
         )
 
