@@ -42,11 +42,13 @@ def trained_from(run: Path, report: dict[str, Any] | None) -> str | None:
     return str(path.relative_to(run.resolve())) if path.is_relative_to(run.resolve()) else base
 
 
-def against_start(start: dict[str, Any] | None, winrate: dict[str, Any]) -> dict[str, list[str]]:
+def against_start(
+    start: dict[str, Any] | None, winrate: dict[str, Any]
+) -> dict[str, list[str]] | None:
     """The languages and tasks (and the whole) where a row fell or rose from the start, paired
-    prompt by prompt (`pasar eval regressions`)."""
+    prompt by prompt (`pasar eval regressions`); None without a start row."""
     if start is None:
-        return {"fell": [], "rose": []}
+        return None
     changes = regressions(start, winrate)
     return {k: [g.split(" ")[-1] for g in changes[k]] for k in ("fell", "rose")}
 
@@ -105,7 +107,8 @@ def table(run: Path) -> dict[str, Any]:
 
 
 def moved(against_start: dict[str, list[str]] | None) -> str:
-    """ "fell: en; rose: id, title" ("same" when nothing moved; empty for the start)."""
+    """Where a row moved, as "fell: en; rose: id, title" ("same" when nowhere; empty for the
+    start or without one)."""
     if against_start is None:
         return ""
     said = [f"{k}: {', '.join(v)}" for k, v in against_start.items() if v]
