@@ -130,7 +130,7 @@ def test_regressions_name_the_language_that_fell_and_exit_1(tmp_path: Path):
         "eval", "regressions", "--report", str(version), "--start", str(start), "--out", str(out)
     )
     assert done.returncode == 1, done.stderr
-    assert "fell below its start in: overall, language en, task order" in done.stderr
+    assert "v1 fell below student in: overall, language en, task order" in done.stderr
     result = json.loads(out.read_text())
     assert result["fell"] == ["overall", "language en", "task order"] and result["rose"] == []
     assert result["by_language"]["en"]["change"] == -0.3

@@ -205,7 +205,7 @@ def regressions_command(
         reports.append(json.loads(path.read_text()))
     result = regressions(reports[1], reports[0])
     write_report(out, result)
-    table = Table(title=f"{result['model']} against its start {result['start']}")
+    table = Table(title=f"{result['model']} against {result['start']}")
     for column in ("", "n", "start", "now", "change [95% CI]", ""):
         table.add_column(column)
     groups = [("overall", result["overall"])] + [
@@ -232,7 +232,7 @@ def regressions_command(
         )
     if result["fell"]:
         err_console.print(
-            f"{result['model']} fell below its start in: {', '.join(result['fell'])}. "
+            f"{result['model']} fell below {result['start']} in: {', '.join(result['fell'])}. "
             "Look at its answers there (the report's rows) before serving it."
         )
         raise typer.Exit(1)
