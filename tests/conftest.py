@@ -58,6 +58,19 @@ def invoke_pasar(*args: str, input: str | None = None) -> subprocess.CompletedPr
 
 
 @pytest.fixture(autouse=True)
+def fresh_accelerate_state() -> Iterator[None]:
+    """accelerate keeps one AcceleratorState per process: a Trainer in one test would leave its
+    mixed precision to the next test's Accelerator() ("already been initialized and cannot be
+    changed"), so which tests pass would depend on how xdist shares files among workers. Reset
+    after every test, as accelerate's own test cases do."""
+    yield
+    if "accelerate.state" in sys.modules:
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.fixture(autouse=True)
 def pasar_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets an empty PASAR_HOME and fresh settings, so nothing leaks between tests.
     The tests' default model is the 135M one: fast, and no test claims quality from it."""
