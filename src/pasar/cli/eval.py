@@ -196,7 +196,7 @@ def regressions_command(
     from rich.table import Table
 
     from pasar.cli.output import write_report
-    from pasar.evaluate.compare import regressions
+    from pasar.evaluate.compare import named_groups, regressions
 
     reports = []
     for flag, path in (("--report", report), ("--start", start)):
@@ -208,12 +208,7 @@ def regressions_command(
     table = Table(title=f"{result['model']} against {result['start']}")
     for column in ("", "n", "start", "now", "change [95% CI]", ""):
         table.add_column(column)
-    groups = [("overall", result["overall"])] + [
-        (f"{kind} {name}", c)
-        for kind in ("language", "task")
-        for name, c in result[f"by_{kind}"].items()
-    ]
-    for name, c in groups:
+    for name, c in named_groups(result):
         low, high = c["ci95"]
         table.add_row(
             name,

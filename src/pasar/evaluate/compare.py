@@ -235,13 +235,17 @@ def regressions(start: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]
         "by_task": by("task"),
     }
     for verdict in ("fell", "rose"):
-        result[verdict] = (["overall"] if result["overall"]["verdict"] == verdict else []) + [
-            f"{kind} {name}"
-            for kind in ("language", "task")
-            for name, c in result[f"by_{kind}"].items()
-            if c["verdict"] == verdict
-        ]
+        result[verdict] = [name for name, c in named_groups(result) if c["verdict"] == verdict]
     return result
+
+
+def named_groups(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A report's groups by name, the whole first: ("overall", …), ("language en", …), …"""
+    return [("overall", result["overall"])] + [
+        (f"{kind} {name}", c)
+        for kind in ("language", "task")
+        for name, c in result[f"by_{kind}"].items()
+    ]
 
 
 def write_winrate_report(report: dict[str, Any], out: Path) -> Path:
